@@ -1,0 +1,62 @@
+"""``shipyard.cli.app`` provides the ``shipyard`` command and its global options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from shipyard import __version__
+from shipyard.cli import artifacts, project, run, runs
+from shipyard.cli.state import state
+
+app = typer.Typer(
+    name="shipyard",
+    help=(
+        "Shipyard: versioned, cached, validated ML pipelines.\n\n"
+        "Start with [bold]shipyard init[/bold], run a pipeline with "
+        "[bold]shipyard run file.py:pipeline[/bold], then look at what happened with "
+        "[bold]shipyard runs list[/bold] and [bold]shipyard runs show latest[/bold]."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks of errors.")
+    ] = False,
+    project_dir: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--project",
+            help="Project folder holding .shipyard/ (default: the current folder or a parent).",
+            envvar="SHIPYARD_PROJECT",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Global options."""
+    state.verbose = verbose
+    state.project = project_dir
+
+
+app.command("init")(project.init)
+app.command("run")(run.run)
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")

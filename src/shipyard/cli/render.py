@@ -1,0 +1,353 @@
+"""``shipyard.cli.render`` provides terminal rendering: tables, run details, live progress.
+
+Nothing here computes anything; it formats records for people. ``--json``
+output bypasses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from shipyard.engine.runner import RunHooks
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from shipyard.engine.graph import Pipeline
+    from shipyard.engine.runner import RunResult
+    from shipyard.stores.metadata import ArtifactRecord, RunRecord, StepRunRecord
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {
+    "completed": "green",
+    "cached": "cyan",
+    "failed": "red",
+    "crashed": "red",
+    "skipped": "yellow",
+    "running": "blue",
+    "pending": "dim",
+}
+STATUS_ICON = {
+    "completed": "✓",
+    "cached": "↺",
+    "failed": "✗",
+    "crashed": "✗",
+    "skipped": "–",
+    "running": "…",
+    "pending": "·",
+}
+
+
+def status_text(status: str) -> str:
+    """A coloured status word with its icon."""
+    style = STATUS_STYLE.get(status, "white")
+    return f"[{style}]{STATUS_ICON.get(status, '?')} {status}[/{style}]"
+
+
+def when(ts: float | None) -> str:
+    """A timestamp as local ``YYYY-MM-DD HH:MM:SS``."""
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def seconds(value: float | None) -> str:
+    """A duration for people: ``12 ms``, ``3.4 s``, ``2m05s``."""
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(value), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def size(n: int) -> str:
+    """A byte count for people."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def print_json(data: Any) -> None:
+    """Print JSON for scripts (plain, no colours)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# -- runs ------------------------------------------------------------------
+
+
+def runs_table(runs: Iterable[RunRecord], *, total: int | None = None) -> Table:
+    """A table of runs."""
+    rows = list(runs)
+    caption = f"{len(rows)} of {total} runs" if total is not None and total > len(rows) else None
+    table = Table(caption=caption, header_style="bold")
+    for column in ("run", "pipeline", "status", "started", "duration", "user", "commit"):
+        table.add_column(column)
+    for run in rows:
+        commit = (run.git_commit or "")[:8] + ("*" if run.git_dirty else "")
+        table.add_row(
+            run.id,
+            escape(run.pipeline),
+            status_text(run.status),
+            when(run.started_at),
+            seconds(run.duration),
+            escape(run.user or "-"),
+            commit or "-",
+        )
+    return table
+
+
+def _short_ids(mapping: Mapping[str, str]) -> str:
+    return ", ".join(
+        f"{name}={aid[:12]}" if name != "output" else aid[:12] for name, aid in mapping.items()
+    )
+
+
+def steps_table(steps: Iterable[StepRunRecord], graph: Mapping[str, Any]) -> Table:
+    """A table of a run's steps in pipeline order, with why each ran or not."""
+    by_name = {s.step: s for s in steps}
+    order = [s["name"] for s in graph.get("steps", [])] or list(by_name)
+    table = Table(header_style="bold")
+    for column in ("step", "status", "time", "why", "outputs"):
+        table.add_column(column, overflow="fold")
+    for name in order:
+        record = by_name.get(name)
+        if record is None:
+            table.add_row(escape(name), status_text("pending"), "-", "did not run", "")
+            continue
+        why = record.reason or ""
+        if record.status == "cached":
+            why = f"cached ({why})"
+        elif record.status in ("completed", "failed"):
+            why = f"ran: {why}"
+        table.add_row(
+            escape(name),
+            status_text(record.status),
+            seconds(record.duration),
+            escape(why),
+            _short_ids(record.outputs),
+        )
+    return table
+
+
+def show_run(
+    run: RunRecord,
+    steps: list[StepRunRecord],
+    params: Mapping[str, Mapping[str, Any]],
+    metrics: Mapping[str, Mapping[str, float]],
+) -> None:
+    """Print everything about a run."""
+    commit = run.git_commit or "-"
+    if run.git_dirty:
+        commit += " (uncommitted changes)"
+    lines = [
+        f"[bold]Run {run.id}[/bold]  {status_text(run.status)}",
+        f"pipeline      {escape(run.pipeline)}",
+        f"source        {escape(str(run.config.get('target') or run.config.get('source') or '-'))}",
+        f"started       {when(run.started_at)}   duration {seconds(run.duration)}",
+        f"user          {escape(run.user or '-')} on {escape(run.host or '-')}",
+        f"git           {escape(commit)}" + (f" on {escape(run.git_branch)}" if run.git_branch else ""),
+        f"orchestrator  {run.orchestrator or '-'}"
+        + ("" if run.config.get("cache", True) else "   (cache disabled)"),
+    ]
+    console.print("\n".join(lines))
+    if params:
+        console.print("\n[bold]Params[/bold]")
+        for step, values in params.items():
+            for key, value in values.items():
+                label = f"{step}.{key}" if step else key
+                console.print(f"  {escape(label)} = {escape(json.dumps(value, default=str))}")
+    console.print()
+    console.print(steps_table(steps, run.graph))
+    if metrics:
+        table = Table(title="Metrics", header_style="bold", title_justify="left")
+        for column in ("step", "metric", "value"):
+            table.add_column(column)
+        for step, values in metrics.items():
+            for key, value in values.items():
+                table.add_row(escape(step), escape(key), f"{value:.6g}")
+        console.print(table)
+    if run.error:
+        where = f" in step {run.error_step!r}" if run.error_step else ""
+        console.print(f"\n[red bold]Error{escape(where)}:[/red bold] {escape(run.error)}")
+        failed = [s for s in steps if s.status == "failed" and s.traceback]
+        for record in failed:
+            console.print(f"\n[dim]Traceback of step {escape(record.step)}:[/dim]")
+            console.print(escape(record.traceback.rstrip()), markup=True)
+
+
+def show_artifact(
+    artifact: ArtifactRecord,
+    produced: list[tuple[StepRunRecord, str]],
+    consumed: list[tuple[StepRunRecord, str]],
+    preview: Mapping[str, Any] | None,
+) -> None:
+    """Print an artifact's record, lineage and a preview of its content."""
+    console.print(f"[bold]Artifact {artifact.id}[/bold]")
+    console.print(f"type          {escape(artifact.data_type)}")
+    console.print(f"format        {artifact.format}")
+    console.print(f"size          {size(artifact.size)} in {artifact.files} file(s)")
+    console.print(f"uri           {escape(artifact.uri)}")
+    console.print(f"created       {when(artifact.created_at)}")
+    if produced:
+        console.print("\n[bold]Produced by[/bold]")
+        for record, name in produced:
+            console.print(
+                f"  run {record.run_id}  step {escape(record.step)} "
+                f"(output {escape(name)}, {record.status})"
+            )
+    if consumed:
+        console.print("\n[bold]Consumed by[/bold]")
+        for record, name in consumed:
+            console.print(
+                f"  run {record.run_id}  step {escape(record.step)} "
+                f"(input {escape(name)}, {record.status})"
+            )
+    if preview:
+        console.print("\n[bold]Content[/bold]")
+        head = preview.get("head")
+        for key, value in preview.items():
+            if key in ("head", "columns", "preview"):
+                continue
+            console.print(f"  {escape(key)}: {escape(str(value))}")
+        if "columns" in preview:
+            cols = ", ".join(f"{escape(k)}: {escape(v)}" for k, v in preview["columns"].items())
+            console.print(f"  columns: {cols}")
+        if "preview" in preview:
+            console.print(f"  value: {escape(str(preview['preview']))}")
+        if head:
+            table = Table(header_style="bold")
+            for column in head[0]:
+                table.add_column(escape(str(column)))
+            for row in head:
+                table.add_row(*(escape(str(v)) for v in row.values()))
+            console.print(table)
+
+
+def artifacts_table(artifacts: Iterable[ArtifactRecord]) -> Table:
+    """A table of artifacts."""
+    table = Table(header_style="bold")
+    for column in ("artifact", "type", "format", "size", "created"):
+        table.add_column(column)
+    for a in artifacts:
+        table.add_row(a.id[:16], escape(a.data_type), a.format, size(a.size), when(a.created_at))
+    return table
+
+
+# -- live progress -------------------------------------------------------------
+
+
+class Progress(RunHooks):
+    """Shows each step's status while a run executes.
+
+    On a terminal it keeps a live table (with a spinner on the running step);
+    otherwise it prints one line per finished step.
+    """
+
+    def __init__(self, out: Console | None = None) -> None:
+        self.out = out or console
+        self.rows: dict[str, list[str]] = {}
+        self._live: Live | None = None
+        self._started: dict[str, float] = {}
+
+    def _table(self) -> Table:
+        table = Table(header_style="bold", box=None, pad_edge=False)
+        for column in ("step", "status", "time", "why"):
+            table.add_column(column, overflow="fold")
+        for name, (status, took, why) in self.rows.items():
+            if status == "running":
+                took = seconds(time.time() - self._started.get(name, time.time()))
+            table.add_row(escape(name), status_text(status), took, escape(why))
+        return table
+
+    def on_run_start(self, *, run_id: str, pipeline: Pipeline, **future: Any) -> None:
+        self.out.print(
+            f"[bold]Run {run_id}[/bold] of pipeline [bold]{escape(pipeline.name)}[/bold] "
+            f"({len(pipeline)} steps)"
+        )
+        self.rows = {node.name: ["pending", "", ""] for node in pipeline}
+        if self.out.is_terminal:
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=self.out, refresh_per_second=8, transient=False)
+            self._live.start()
+
+    def on_step_start(self, *, run_id: str, step: str, reason: str, **future: Any) -> None:
+        self._started[step] = time.time()
+        self.rows[step] = ["running", "", reason]
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def on_step_end(
+        self,
+        *,
+        run_id: str,
+        step: str,
+        status: str,
+        reason: str,
+        duration: float,
+        error: str | None = None,
+        **future: Any,
+    ) -> None:
+        why = f"cached ({reason})" if status == "cached" else reason
+        if status == "failed" and error:
+            why = error.splitlines()[0]
+        self.rows[step] = [status, seconds(duration), why]
+        if self._live is not None:
+            self._live.update(self._table())
+        else:
+            self.out.print(
+                f"  {status_text(status)}  {escape(step)}  {seconds(duration)}  [dim]{escape(why)}[/dim]"
+            )
+
+    def on_run_end(self, *, run_id: str, status: str, **future: Any) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the live display (also after an interruption)."""
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.stop()
+            self._live = None
+
+
+def run_summary(result: RunResult) -> None:
+    """One closing line for a run."""
+    counts: dict[str, int] = {}
+    for step in result.steps.values():
+        counts[step.status] = counts.get(step.status, 0) + 1
+    parts = ", ".join(f"{n} {status}" for status, n in counts.items())
+    console.print(
+        f"{status_text(result.status)} in {seconds(result.duration)} ({parts}). "
+        f"Details: [bold]shipyard runs show {result.run_id}[/bold]"
+    )
+
+
+__all__ = [
+    "Progress",
+    "artifacts_table",
+    "console",
+    "err_console",
+    "print_json",
+    "run_summary",
+    "runs_table",
+    "show_artifact",
+    "show_run",
+    "status_text",
+]

@@ -1,0 +1,296 @@
+"""``shipyard.client`` provides :class:`Client`, the Python API over a stack.
+
+Run pipelines, list and inspect runs and step runs, load artifacts and walk
+their lineage, without the CLI.
+
+Example:
+    >>> from shipyard import Client
+    >>> client = Client()                      # doctest: +SKIP
+    >>> run = client.runs(limit=1)[0]          # doctest: +SKIP
+    >>> client.load_artifact(client.step_runs(run.id)[0].outputs["output"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import ArtifactNotFound, ShipyardError
+from shipyard.stack import Stack, resolve_stack
+
+if TYPE_CHECKING:
+    from shipyard.engine.graph import Pipeline, PipelineDefinition
+    from shipyard.engine.runner import RunHooks, RunResult
+    from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.stores.metadata import (
+        ArtifactRecord,
+        MetadataStore,
+        RunRecord,
+        StepRunRecord,
+    )
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where an artifact came from and where it went.
+
+    Attributes:
+        artifact: the artifact.
+        produced_by: ``(step run, output name)`` for each step run that output it
+            (the first executed it; later ones may be cache hits).
+        consumed_by: ``(step run, input name)`` for each step run that read it.
+    """
+
+    artifact: ArtifactRecord
+    produced_by: list[tuple[StepRunRecord, str]]
+    consumed_by: list[tuple[StepRunRecord, str]]
+
+
+class Client:
+    """Access to one stack's runs and artifacts.
+
+    Args:
+        project: the project folder; default: found from the current folder.
+        stack: an explicit stack (overrides ``project``).
+        create: create ``.shipyard/`` in the current folder if there is none.
+
+    Raises:
+        ProjectNotFound: when there is no project and ``create`` is False.
+        StoreError: when a store cannot be opened.
+    """
+
+    def __init__(
+        self,
+        project: str | Path | None = None,
+        *,
+        stack: Stack | None = None,
+        create: bool = False,
+    ) -> None:
+        self.stack = stack or resolve_stack(project, create=create)
+        self._artifacts: ArtifactStore | None = None
+        self._metadata: MetadataStore | None = None
+
+    @property
+    def artifact_store(self) -> ArtifactStore:
+        """The stack's artifact store (opened on first use)."""
+        if self._artifacts is None:
+            from shipyard.stores.artifacts import ArtifactStore
+
+            self._artifacts = ArtifactStore(self.stack.artifacts)
+        return self._artifacts
+
+    @property
+    def metadata_store(self) -> MetadataStore:
+        """The stack's metadata store (opened on first use)."""
+        if self._metadata is None:
+            from shipyard.stores.metadata import MetadataStore
+
+            self._metadata = MetadataStore(self.stack.metadata)
+        return self._metadata
+
+    def close(self) -> None:
+        """Release database connections."""
+        if self._metadata is not None:
+            self._metadata.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running ---------------------------------------------------------
+
+    def run(
+        self,
+        pipeline: Pipeline | PipelineDefinition | str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        cache: bool = True,
+        hooks: RunHooks | None = None,
+        orchestrator: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> RunResult:
+        """Run a pipeline and return how it ended; a failed step does not raise.
+
+        Args:
+            pipeline: a ``Pipeline``, a ``@pipeline`` definition, or ``"file.py:name"``.
+            params: pipeline params (for a definition or target).
+            cache: False to execute every step.
+            hooks: lifecycle callbacks, e.g. a progress display.
+            orchestrator: orchestrator name; default the stack's.
+            config: extra config recorded on the run.
+
+        Returns:
+            The run result; call ``.raise_for_status()`` to raise on failure.
+        """
+        from shipyard.engine.graph import Pipeline, PipelineDefinition
+        from shipyard.engine.loader import load_pipeline
+        from shipyard.engine.runner import NO_HOOKS
+        from shipyard.orchestrators import get_orchestrator
+
+        target = pipeline if isinstance(pipeline, str) else None
+        if isinstance(pipeline, str):
+            built = load_pipeline(pipeline, dict(params or {}))
+        elif isinstance(pipeline, PipelineDefinition):
+            built = pipeline.build(**dict(params or {}))
+        elif isinstance(pipeline, Pipeline):
+            built = pipeline
+        else:
+            raise ShipyardError(f"Cannot run {pipeline!r}: expected a pipeline.")
+        snapshot = {"target": target, "source": built.source, "params": built.params}
+        return get_orchestrator(orchestrator or self.stack.orchestrator).run(
+            built,
+            artifact_store=self.artifact_store,
+            metadata_store=self.metadata_store,
+            cache=cache,
+            config={**snapshot, **dict(config or {})},
+            hooks=hooks or NO_HOOKS,
+            project_dir=self.stack.project_dir,
+        )
+
+    # -- runs ------------------------------------------------------------
+
+    def runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+        self.metadata_store.reap_crashed()
+        return self.metadata_store.list_runs(
+            pipeline=pipeline, status=status, limit=limit, offset=offset
+        )
+
+    def get_run(self, ref: str) -> RunRecord:
+        """A run by id, unique prefix, or ``latest``."""
+        self.metadata_store.reap_crashed()
+        return self.metadata_store.get_run(ref)
+
+    def step_runs(self, run: str | RunRecord) -> list[StepRunRecord]:
+        """The step runs of a run, in the order they finished."""
+        run_id = run.id if not isinstance(run, str) else self.get_run(run).id
+        return self.metadata_store.step_runs(run_id)
+
+    def step_run(self, run: str | RunRecord, step: str) -> StepRunRecord:
+        """The step run of ``step`` in ``run``.
+
+        Raises:
+            ShipyardError: when the run has no such step.
+        """
+        steps = self.step_runs(run)
+        for record in steps:
+            if record.step == step:
+                return record
+        raise ShipyardError(
+            f"Run has no step {step!r}; its steps: {[s.step for s in steps]}."
+        )
+
+    def metrics(self, run: str | RunRecord) -> dict[str, dict[str, float]]:
+        """Metrics of a run by step."""
+        run_id = run.id if not isinstance(run, str) else self.get_run(run).id
+        return self.metadata_store.run_metrics(run_id)
+
+    def params(self, run: str | RunRecord) -> dict[str, dict[str, Any]]:
+        """Params of a run by step (``""``: the pipeline's own params)."""
+        run_id = run.id if not isinstance(run, str) else self.get_run(run).id
+        return self.metadata_store.run_params(run_id)
+
+    # -- artifacts -------------------------------------------------------
+
+    def get_artifact(self, ref: str | ArtifactRecord) -> ArtifactRecord:
+        """An artifact record by id or unique prefix."""
+        if not isinstance(ref, str):
+            return ref
+        return self.metadata_store.get_artifact(ref)
+
+    def artifacts(self, *, run: str | None = None, limit: int = 50) -> list[ArtifactRecord]:
+        """Artifacts, newest first; with ``run``, those the run's steps output."""
+        run_id = self.get_run(run).id if run else None
+        return self.metadata_store.list_artifacts(run_id=run_id, limit=limit)
+
+    def load_artifact(self, ref: str | ArtifactRecord, *, allow_pickle: bool = False) -> Any:
+        """Load an artifact's value.
+
+        Args:
+            ref: artifact id, unique prefix or record.
+            allow_pickle: allow loading a pickle (runs code from the file).
+        """
+        from shipyard.engine.artifacts import load_value
+
+        return load_value(self.get_artifact(ref), self.artifact_store, allow_pickle=allow_pickle)
+
+    def load_output(self, run: str, step: str, output: str = "output") -> Any:
+        """Load the value a step produced in a run."""
+        record = self.step_run(run, step)
+        if output not in record.outputs:
+            raise ArtifactNotFound(
+                f"Step {step!r} has no output {output!r}; outputs: {list(record.outputs)}."
+            )
+        return self.load_artifact(record.outputs[output])
+
+    def describe_artifact(self, ref: str | ArtifactRecord) -> dict[str, Any]:
+        """A short summary of an artifact's content (rows, columns, preview...)."""
+        from shipyard.engine.artifacts import describe_value
+
+        return describe_value(self.get_artifact(ref), self.artifact_store)
+
+    def lineage(self, ref: str | ArtifactRecord) -> Lineage:
+        """Which step runs produced an artifact and which consumed it."""
+        record = self.get_artifact(ref)
+        store = self.metadata_store
+        return Lineage(
+            record,
+            store.artifact_edges(record.id, kind="outputs"),
+            store.artifact_edges(record.id, kind="inputs"),
+        )
+
+    def export_artifact(self, ref: str | ArtifactRecord, path: str | Path) -> Path:
+        """Copy an artifact's files out of the store.
+
+        A single-file artifact is copied to ``path`` (into it, if it is a
+        folder); a multi-file one becomes the folder ``path``.
+
+        Returns:
+            Where the files were written.
+        """
+        from shipyard.stores.artifacts import MANIFEST
+
+        record = self.get_artifact(ref)
+        source = self.artifact_store.local_path(record.id)
+        files = [p for p in source.rglob("*") if p.is_file() and p.name != MANIFEST]
+        target = Path(path)
+        if len(files) == 1:
+            if target.is_dir():
+                target = target / files[0].name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(files[0], target)
+            return target
+        if target.exists() and any(target.iterdir()):
+            raise ShipyardError(f"{target} exists and is not empty; choose a new folder.")
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(MANIFEST), dirs_exist_ok=True)
+        return target
+
+
+def run(
+    pipeline: Pipeline | PipelineDefinition | str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    project: str | Path | None = None,
+) -> RunResult:
+    """Run a pipeline on the current project's stack (created if missing).
+
+    Shorthand for ``Client(project, create=True).run(...)``.
+    """
+    with Client(project, create=True) as client:
+        return client.run(pipeline, params=params, cache=cache)
+
+
+__all__ = ["Client", "Lineage", "run"]

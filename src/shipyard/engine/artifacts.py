@@ -1,0 +1,72 @@
+"""``shipyard.engine.artifacts`` provides saving and loading values through the stores.
+
+It joins a materializer (value <-> files) and the artifact store (files <->
+content-addressed folder) and returns the record the metadata store keeps.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from shipyard.errors import UnsafeArtifactError
+from shipyard.materializers import get_materializer, materializer_for_value
+from shipyard.materializers.base import qualified_name
+from shipyard.stores.artifacts import ArtifactStore
+from shipyard.stores.metadata.records import ArtifactRecord
+
+
+def save_value(
+    value: Any,
+    store: ArtifactStore,
+    *,
+    allow_pickle: bool = False,
+    producer: str | None = None,
+) -> ArtifactRecord:
+    """Materialize ``value`` into the artifact store.
+
+    Raises:
+        MaterializerError: when no materializer handles the value.
+    """
+    cls = materializer_for_value(value, allow_pickle=allow_pickle)
+    with store.staging() as folder:
+        cls().save(value, folder)
+        stored = store.commit(folder)
+    return ArtifactRecord(
+        id=stored.id,
+        data_type=qualified_name(type(value)),
+        materializer=cls.NAME,
+        materializer_version=cls.VERSION,
+        uri=stored.uri,
+        size=stored.size,
+        files=stored.files,
+        created_at=time.time(),
+        producer=producer,
+    )
+
+
+def load_value(record: ArtifactRecord, store: ArtifactStore, *, allow_pickle: bool = False) -> Any:
+    """Load an artifact's value with the materializer recorded on it.
+
+    Raises:
+        UnsafeArtifactError: for a pickle artifact without ``allow_pickle``.
+        ArtifactNotFound: when its files are missing from the store.
+    """
+    if record.materializer == "pickle" and not allow_pickle:
+        raise UnsafeArtifactError(
+            f"Artifact {record.id[:12]} ({record.data_type}) is a pickle; loading it runs "
+            "code from the file.",
+            hint="Load it only if you trust who wrote it: allow_pickle=True "
+            "(or --allow-pickle on the command line).",
+        )
+    cls = get_materializer(record.materializer)
+    return cls().load(store.local_path(record.id))
+
+
+def describe_value(record: ArtifactRecord, store: ArtifactStore) -> dict[str, Any]:
+    """A short summary of an artifact's content (shape, columns, a preview)."""
+    cls = get_materializer(record.materializer)
+    return cls().describe(store.local_path(record.id))
+
+
+__all__ = ["describe_value", "load_value", "save_value"]

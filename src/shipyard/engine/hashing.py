@@ -1,0 +1,228 @@
+"""``shipyard.engine.hashing`` provides the code version of a step and stable JSON hashes.
+
+A step's code version covers its own normalised source and, transitively, the
+source of the project's functions and classes it uses, plus simple module
+constants (numbers, strings) it reads. "The project's" means defined in a
+module that is not part of the standard library, an installed package or
+Shipyard itself: those are versioned by their package versions instead.
+
+Normalisation parses the source and dumps its AST without the docstring and
+decorators, so comments, blank lines and formatting do not change the hash,
+while any change to what the code does does.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import inspect
+import json
+import os
+import sys
+import sysconfig
+import textwrap
+import types
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Any
+
+_CONSTANT_TYPES = (int, float, str, bytes, bool, type(None), complex)
+_MAX_OBJECTS = 500
+
+
+def stable_hash(value: Any) -> str:
+    """sha256 of the canonical JSON form of ``value`` (sorted keys)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # shipyard itself
+    roots.update({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    return tuple(sorted(os.path.realpath(r) + os.sep for r in roots if r))
+
+
+@lru_cache(maxsize=4096)
+def _is_user_file(filename: str) -> bool:
+    real = os.path.realpath(filename)
+    roots = _library_roots()
+    # A virtual environment inside the project lies under sys.prefix, which is
+    # a library root; a project file never lies under one.
+    return not any(real.startswith(root) for root in roots)
+
+
+def is_user_object(obj: Any) -> bool:
+    """True for functions and classes defined in the user's own code."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is None:
+        return False
+    if module.__name__ == "__main__":
+        return True
+    filename = getattr(module, "__file__", None)
+    return bool(filename) and _is_user_file(filename)
+
+
+def _normalised_source(obj: Any) -> str | None:
+    try:
+        source = textwrap.dedent(inspect.getsource(obj))
+    except (OSError, TypeError):
+        return None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node is tree.body[0]:
+                node.decorator_list = []
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def _bytecode_fingerprint(func: types.FunctionType) -> str:
+    code = func.__code__
+    return repr((code.co_code, code.co_consts, code.co_names))
+
+
+def _referenced_names(obj: Any) -> Iterator[tuple[str, ...]]:
+    """Dotted names loaded in a function's or class's body (``a``, ``a.b``)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    except (OSError, TypeError, SyntaxError):
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            yield from ((name,) for name in code.co_names)
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            chain: list[str] = []
+            cur: ast.expr = node
+            while isinstance(cur, ast.Attribute):
+                chain.append(cur.attr)
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                yield (cur.id, *reversed(chain))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            yield (node.id,)
+
+
+def _namespace(obj: Any) -> dict[str, Any]:
+    func = obj if isinstance(obj, types.FunctionType) else None
+    if func is None:
+        module = sys.modules.get(getattr(obj, "__module__", "") or "")
+        return dict(vars(module)) if module is not None else {}
+    space = dict(func.__globals__)
+    if func.__closure__:
+        for name, cell in zip(func.__code__.co_freevars, func.__closure__, strict=False):
+            try:
+                space[name] = cell.cell_contents
+            except ValueError:
+                continue
+    return space
+
+
+def _resolve(chain: tuple[str, ...], space: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Objects a dotted name reaches, e.g. ``helpers.clean`` -> module, function."""
+    head = chain[0]
+    if head not in space:
+        return []
+    found = [(head, space[head])]
+    obj = space[head]
+    for part in chain[1:]:
+        if not isinstance(obj, (types.ModuleType, type)):
+            break
+        try:
+            obj = inspect.getattr_static(obj, part)
+        except AttributeError:
+            break
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        found.append((f"{found[-1][0]}.{part}", obj))
+    return found
+
+
+def _unwrap(obj: Any) -> Any:
+    step_func = getattr(obj, "__shipyard_func__", None)
+    if step_func is not None:
+        return step_func
+    return inspect.unwrap(obj) if callable(obj) else obj
+
+
+def code_parts(func: Callable[..., Any]) -> dict[str, str]:
+    """Hash of every piece of user code ``func`` depends on, by qualified name.
+
+    Args:
+        func: the step function.
+
+    Returns:
+        ``{"module.qualname": sha256, ...}`` including ``func`` itself; module
+        constants appear as ``module.NAME`` with the hash of their repr.
+    """
+    parts: dict[str, str] = {}
+    seen: set[int] = set()
+    stack: list[Any] = [_unwrap(func)]
+    while stack and len(parts) < _MAX_OBJECTS:
+        obj = _unwrap(stack.pop())
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        name, digest, chains = _object_info(obj)
+        parts[name] = digest
+        stack.extend(_dependencies(obj, chains, parts))
+    return dict(sorted(parts.items()))
+
+
+@lru_cache(maxsize=4096)
+def _object_info(obj: Any) -> tuple[str, str, frozenset[tuple[str, ...]]]:
+    """Name, source hash and referenced names of one function or class.
+
+    Cached per object: an object's code never changes; what its names resolve
+    to may (a notebook redefines a helper), so resolution is not cached.
+    """
+    name = f"{obj.__module__}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
+    source = _normalised_source(obj)
+    if source is None and isinstance(obj, types.FunctionType):
+        source = _bytecode_fingerprint(obj)
+    digest = hashlib.sha256((source or name).encode()).hexdigest()
+    return name, digest, frozenset(_referenced_names(obj))
+
+
+def _dependencies(
+    obj: Any, chains: frozenset[tuple[str, ...]], parts: dict[str, str]
+) -> list[Any]:
+    deps: list[Any] = []
+    space = _namespace(obj)
+    module_name = getattr(obj, "__module__", "")
+    for chain in chains:
+        if chain[0] in vars(builtins) and chain[0] not in space:
+            continue
+        for qual, target in _resolve(chain, space):
+            target = _unwrap(target)
+            if isinstance(target, (types.FunctionType, type)):
+                if is_user_object(target):
+                    deps.append(target)
+            elif isinstance(target, _CONSTANT_TYPES) and len(chain) == 1:
+                if module_name == "__main__" or is_user_object(obj):
+                    parts[f"{module_name}.{qual}"] = stable_hash(repr(target))
+    if isinstance(obj, type):
+        for value in vars(obj).values():
+            inner = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+            if isinstance(inner, types.FunctionType):
+                deps.append(inner)
+    return deps
+
+
+def code_hash(func: Callable[..., Any]) -> str:
+    """One hash of :func:`code_parts`."""
+    return stable_hash(code_parts(func))
+
+
+__all__ = ["code_hash", "code_parts", "is_user_object", "stable_hash"]

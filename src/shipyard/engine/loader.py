@@ -1,0 +1,110 @@
+"""``shipyard.engine.loader`` provides loading a pipeline from ``path.py:name``.
+
+The target may be a file path or an importable module, followed by ``:`` and
+the name of a ``@pipeline`` definition or a ``Pipeline`` in it. Without a
+name, the file must define exactly one pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from shipyard.engine.graph import Pipeline, PipelineDefinition
+from shipyard.errors import ImportPathError
+
+
+def _import_file(path: Path) -> Any:
+    folder = str(path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_name = path.stem if path.stem.isidentifier() else "shipyard_user_pipeline"
+    existing = sys.modules.get(module_name)
+    if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == path.resolve():
+        return existing
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportPathError(f"{path} is not a Python file that can be imported.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(module_name, None)
+        raise ImportPathError(
+            f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}."
+        ) from exc
+    except ImportError as exc:
+        sys.modules.pop(module_name, None)
+        raise ImportPathError(f"{path} failed to import: {exc}.") from exc
+    return module
+
+
+def _import_target(source: str) -> Any:
+    path = Path(source)
+    if source.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise ImportPathError(
+                f"File {source!r} does not exist.", hint="Give a path like pipelines.py:training."
+            )
+        return _import_file(path)
+    try:
+        return importlib.import_module(source)
+    except ImportError as exc:
+        raise ImportPathError(
+            f"Cannot import module {source!r}: {exc}.",
+            hint="Give a file path (pipelines.py:training) or an importable module "
+            "(mypkg.pipelines:training).",
+        ) from exc
+
+
+def load_pipeline_object(target: str) -> PipelineDefinition | Pipeline:
+    """The pipeline definition or pipeline named by ``target``.
+
+    Raises:
+        ImportPathError: when the file, module or name does not exist or is not a pipeline.
+    """
+    source, _, attr = target.partition(":")
+    module = _import_target(source)
+    found = {
+        name: value
+        for name, value in vars(module).items()
+        if isinstance(value, (PipelineDefinition, Pipeline))
+    }
+    if not attr:
+        if len(found) == 1:
+            return next(iter(found.values()))
+        raise ImportPathError(
+            f"{source} defines {len(found)} pipelines ({', '.join(sorted(found)) or 'none'}); "
+            f"name one: {source}:NAME."
+        )
+    if not hasattr(module, attr):
+        raise ImportPathError(
+            f"{source} has no {attr!r}; pipelines it defines: {sorted(found) or 'none'}."
+        )
+    value = getattr(module, attr)
+    if not isinstance(value, (PipelineDefinition, Pipeline)):
+        raise ImportPathError(
+            f"{target} is a {type(value).__name__}, not a pipeline; decorate the function "
+            "with @pipeline."
+        )
+    return value
+
+
+def load_pipeline(target: str, params: dict[str, Any] | None = None) -> Pipeline:
+    """Load and build the pipeline named by ``target`` with ``params``."""
+    obj = load_pipeline_object(target)
+    if isinstance(obj, Pipeline):
+        if params:
+            raise ImportPathError(
+                f"{target} is an already built Pipeline; it takes no params. Define it with "
+                "@pipeline to pass params."
+            )
+        return obj
+    return obj.build(**(params or {}))
+
+
+__all__ = ["load_pipeline", "load_pipeline_object"]

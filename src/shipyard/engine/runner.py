@@ -1,0 +1,537 @@
+"""``shipyard.engine.runner`` provides step execution, caching and recording.
+
+Two halves, so that orchestrators only decide *where* a step executes:
+
+* :func:`execute_step` runs one step on a :class:`StepTask` (load inputs, call
+  the function, save outputs) and returns a :class:`StepOutcome`. It touches
+  only the artifact store, so it can run in another process or on a worker.
+* :class:`RunSession` owns the run: it records the run, computes cache keys,
+  answers cache hits, records each finished step in one transaction, skips
+  steps whose upstream failed, and finishes the run. Every orchestrator uses
+  it, so caching and recording are the same code everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.engine.artifacts import load_value, save_value
+from shipyard.engine.cache import CacheKey, compute_cache_key, explain_miss
+from shipyard.engine.context import StepContext, activate, deactivate
+from shipyard.engine.graph import Pipeline, StepNode
+from shipyard.engine.provenance import current_user, environment, git_info, hostname
+from shipyard.engine.step import check_output_type, split_outputs
+from shipyard.errors import MaterializerError, ShipyardError, StepFailed
+from shipyard.materializers import get_materializer
+from shipyard.stores.artifacts import ArtifactStore
+from shipyard.stores.metadata import MetadataStore
+from shipyard.stores.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
+from shipyard.stores.process import process_token
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def new_id() -> str:
+    """A new random id for a run or step run (16 hex characters)."""
+    return uuid.uuid4().hex[:16]
+
+
+class RunHooks:
+    """Callbacks at each point of a run's life; the default does nothing.
+
+    Subclass and override what you need. Arguments are keyword-only and new
+    ones may be added, so keep ``**future`` in overrides.
+    """
+
+    def on_run_start(self, *, run_id: str, pipeline: Pipeline, **future: Any) -> None:
+        """The run is recorded and about to execute its first step."""
+
+    def on_step_start(self, *, run_id: str, step: str, reason: str, **future: Any) -> None:
+        """A step is about to execute (it was not a cache hit)."""
+
+    def on_step_end(
+        self,
+        *,
+        run_id: str,
+        step: str,
+        status: str,
+        reason: str,
+        duration: float,
+        error: str | None = None,
+        **future: Any,
+    ) -> None:
+        """A step completed, failed, was served from the cache or was skipped."""
+
+    def on_run_end(self, *, run_id: str, status: str, **future: Any) -> None:
+        """The run finished (completed or failed)."""
+
+
+NO_HOOKS = RunHooks()
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """Everything needed to execute one step, wherever that happens."""
+
+    run_id: str
+    pipeline: str
+    step_run_id: str
+    node: StepNode
+    inputs: Mapping[str, ArtifactRecord]
+    pickle_inputs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What executing a step produced: output artifacts and metrics, or an error."""
+
+    started_at: float
+    ended_at: float
+    outputs: Mapping[str, ArtifactRecord] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the step did not fail."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one step of a run ended."""
+
+    name: str
+    status: str
+    reason: str
+    duration: float
+    step_run_id: str
+    outputs: Mapping[str, ArtifactRecord] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended, step by step."""
+
+    run_id: str
+    pipeline: str
+    status: str
+    steps: Mapping[str, StepResult]
+    started_at: float
+    ended_at: float
+    error: str | None = None
+    error_step: str | None = None
+    traceback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the run completed."""
+        return self.status == "completed"
+
+    @property
+    def duration(self) -> float:
+        """Wall time of the run in seconds."""
+        return self.ended_at - self.started_at
+
+    def artifact(self, step: str, output: str = "output") -> ArtifactRecord:
+        """The artifact a step produced (or reused from the cache).
+
+        Raises:
+            ShipyardError: when the step has no such output in this run.
+        """
+        result = self.steps.get(step)
+        if result is None or output not in result.outputs:
+            have = {name: list(r.outputs) for name, r in self.steps.items() if r.outputs}
+            raise ShipyardError(
+                f"Run {self.run_id} has no output {output!r} of step {step!r}; outputs: {have}."
+            )
+        return result.outputs[output]
+
+    def raise_for_status(self) -> RunResult:
+        """Raise :class:`StepFailed` when the run failed; return self otherwise."""
+        if not self.ok:
+            raise StepFailed(
+                self.error or "the run failed",
+                run_id=self.run_id,
+                step=self.error_step or "?",
+                traceback=self.traceback or "",
+            )
+        return self
+
+
+def _is_library_frame(filename: str) -> bool:
+    return os.path.realpath(filename).startswith(_PACKAGE_DIR)
+
+
+def _user_traceback(exc: BaseException) -> tuple[str, str | None]:
+    """The traceback without Shipyard's frames, and the deepest user frame."""
+    tb = exc.__traceback__
+    while tb is not None and _is_library_frame(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    where = None
+    for frame in traceback.extract_tb(tb) if tb is not None else []:
+        if not _is_library_frame(frame.filename) and "site-packages" not in frame.filename:
+            where = f"{os.path.relpath(frame.filename)}:{frame.lineno} in {frame.name}"
+    return text, where
+
+
+def _error_text(exc: BaseException, where: str | None) -> str:
+    if isinstance(exc, ShipyardError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{text} (at {where})" if where else text
+
+
+def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
+    """Execute one step: load its inputs, call it, save its outputs.
+
+    Never raises for an error of the step's own (that is returned in the
+    outcome); ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+    """
+    started = time.time()
+    node = task.node
+    ctx = StepContext(task.run_id, task.pipeline, node.name)
+    token = activate(ctx)
+    try:
+        kwargs = {
+            name: load_value(record, store, allow_pickle=name in task.pickle_inputs)
+            for name, record in task.inputs.items()
+        }
+        kwargs.update(node.params)
+        result = node.step.func(**kwargs)
+        outputs: dict[str, ArtifactRecord] = {}
+        for name, value in split_outputs(node.step, result).items():
+            check_output_type(node.step, name, value)
+            try:
+                outputs[name] = save_value(
+                    value, store, allow_pickle=node.step.allow_pickle, producer=task.step_run_id
+                )
+            except MaterializerError as exc:
+                label = "its output" if name == "output" else f"output {name!r}"
+                raise MaterializerError(
+                    f"Step {node.name!r} returned {type(value).__qualname__} for {label}. "
+                    f"{exc.message}",
+                    hint=exc.hint,
+                ) from exc
+    except Exception as exc:
+        text, where = _user_traceback(exc)
+        return StepOutcome(started, time.time(), error=_error_text(exc, where), traceback=text)
+    finally:
+        deactivate(token)
+    return StepOutcome(started, time.time(), outputs, dict(ctx.metrics))
+
+
+class RunSession:
+    """One run of a pipeline against a pair of stores.
+
+    Args:
+        pipeline: the pipeline to run.
+        artifact_store: where outputs go.
+        metadata_store: where records go.
+        cache: False to execute every step (``--no-cache``).
+        config: the run's config snapshot (what was asked to run, and how).
+        orchestrator: the orchestrator's name, recorded on the run.
+        hooks: lifecycle callbacks (progress display).
+        project_dir: folder whose git state is recorded.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        artifact_store: ArtifactStore,
+        metadata_store: MetadataStore,
+        *,
+        cache: bool = True,
+        config: Mapping[str, Any] | None = None,
+        orchestrator: str = "local",
+        hooks: RunHooks = NO_HOOKS,
+        project_dir: Path | None = None,
+    ) -> None:
+        if isinstance(hooks, type):
+            raise TypeError(f"hooks must be an instance, got the class {hooks.__name__}")
+        self.pipeline = pipeline
+        self.artifact_store = artifact_store
+        self.metadata_store = metadata_store
+        self.cache = cache
+        self.config = dict(config or {})
+        self.orchestrator = orchestrator
+        self.hooks = hooks
+        self.project_dir = project_dir
+        self.run_id = new_id()
+        self.started_at = 0.0
+        self.results: dict[str, StepResult] = {}
+        self._first_failure: tuple[str, StepOutcome] | None = None
+        self._pending: dict[str, tuple[CacheKey, str]] = {}
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> RunRecord:
+        """Record the run as ``running`` (after marking dead runs as crashed)."""
+        self.metadata_store.reap_crashed()
+        self.artifact_store.clean_staging()
+        git = git_info(self.project_dir)
+        self.started_at = time.time()
+        run = RunRecord(
+            id=self.run_id,
+            pipeline=self.pipeline.name,
+            status="running",
+            started_at=self.started_at,
+            user=current_user(),
+            host=hostname(),
+            pid=os.getpid(),
+            process_token=process_token(),
+            orchestrator=self.orchestrator,
+            git_commit=git.commit,
+            git_branch=git.branch,
+            git_dirty=git.dirty,
+            config={"cache": self.cache, **self.config},
+            graph=self.pipeline.to_dict(),
+            environment=environment(),
+        )
+        params = {"": self.pipeline.params} | {n.name: dict(n.params_json) for n in self.pipeline}
+        self.metadata_store.start_run(run, {k: v for k, v in params.items() if v})
+        self.hooks.on_run_start(run_id=self.run_id, pipeline=self.pipeline)
+        return run
+
+    def finish(self) -> RunResult:
+        """Record the run's final status and return the result."""
+        ended = time.time()
+        status = "failed" if self._first_failure else "completed"
+        error = error_step = trace = None
+        if self._first_failure:
+            error_step, outcome = self._first_failure
+            error, trace = outcome.error, outcome.traceback
+        self.metadata_store.finish_run(
+            self.run_id, status=status, ended_at=ended, error=error, error_step=error_step
+        )
+        self.hooks.on_run_end(run_id=self.run_id, status=status)
+        return RunResult(
+            run_id=self.run_id,
+            pipeline=self.pipeline.name,
+            status=status,
+            steps=dict(self.results),
+            started_at=self.started_at,
+            ended_at=ended,
+            error=error,
+            error_step=error_step,
+            traceback=trace,
+        )
+
+    def abort(self, exc: BaseException) -> None:
+        """Record the run as ``crashed`` after an interruption or internal error."""
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted (Ctrl-C)"
+        else:
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+        try:
+            self.metadata_store.finish_run(self.run_id, status="crashed", error=reason)
+        except Exception:  # the store itself may be what failed; the reaper will mark it
+            pass
+
+    # -- scheduling helpers ----------------------------------------------
+
+    def is_done(self, name: str) -> bool:
+        """True when the step has a result in this run."""
+        return name in self.results
+
+    def is_ready(self, node: StepNode) -> bool:
+        """True when every upstream step has finished (in any status)."""
+        return all(ref.node in self.results for ref in node.inputs.values())
+
+    def blocked_by(self, node: StepNode) -> str | None:
+        """The first upstream step that failed or was skipped, if any."""
+        for ref in node.inputs.values():
+            result = self.results.get(ref.node)
+            if result is not None and result.status in ("failed", "skipped"):
+                return ref.node
+        return None
+
+    # -- per step --------------------------------------------------------
+
+    def plan(self, node: StepNode) -> StepTask | None:
+        """Prepare a step: record a cache hit and return None, or return its task."""
+        if (blocker := self.blocked_by(node)) is not None:
+            self.skip(node, blocker)
+            return None
+        inputs = {
+            arg: self.results[ref.node].outputs[ref.output] for arg, ref in node.inputs.items()
+        }
+        key = compute_cache_key(node, inputs)
+        if not self.cache:
+            reason = "cache disabled for this run"
+        elif not node.step.cache:
+            reason = "cache disabled for this step"
+        else:
+            started = time.time()
+            hit = self.metadata_store.find_cached(key.key)
+            outputs = self._usable_outputs(node, hit) if hit is not None else None
+            if hit is not None and outputs is not None:
+                self._record_cached(node, inputs, key, hit, outputs, started)
+                return None
+            previous = self.metadata_store.previous_step_run(
+                self.pipeline.name, node.name, exclude_run=self.run_id
+            )
+            reason = explain_miss(key, previous)
+            if hit is not None:
+                reason = "cached outputs are gone from the artifact store"
+        self._pending[node.name] = (key, reason)
+        self.hooks.on_step_start(run_id=self.run_id, step=node.name, reason=reason)
+        return StepTask(
+            run_id=self.run_id,
+            pipeline=self.pipeline.name,
+            step_run_id=new_id(),
+            node=node,
+            inputs=inputs,
+            pickle_inputs=self._pickle_inputs(node),
+        )
+
+    def _pickle_inputs(self, node: StepNode) -> frozenset[str]:
+        # A pickle made by a step of this pipeline that opted in may be read
+        # back by its consumers: the same trusted code wrote it.
+        return frozenset(
+            arg
+            for arg, ref in node.inputs.items()
+            if node.step.allow_pickle or self.pipeline.node(ref.node).step.allow_pickle
+        )
+
+    def _usable_outputs(
+        self, node: StepNode, hit: StepRunRecord
+    ) -> dict[str, ArtifactRecord] | None:
+        """The hit's output records, or None when they cannot be reused."""
+        if set(hit.outputs) != set(node.outputs):
+            return None
+        records = self.metadata_store.get_artifacts(hit.outputs.values())
+        for artifact_id in hit.outputs.values():
+            record = records.get(artifact_id)
+            if record is None or not self.artifact_store.exists(artifact_id):
+                return None
+            try:
+                current = get_materializer(record.materializer)
+            except ShipyardError:
+                return None
+            if current.VERSION != record.materializer_version:
+                return None
+        return {name: records[aid] for name, aid in hit.outputs.items()}
+
+    def _record_cached(
+        self,
+        node: StepNode,
+        inputs: Mapping[str, ArtifactRecord],
+        key: CacheKey,
+        hit: StepRunRecord,
+        outputs: Mapping[str, ArtifactRecord],
+        started: float,
+    ) -> None:
+        ended = time.time()
+        reason = f"same key as run {hit.run_id}"
+        record = StepRunRecord(
+            id=new_id(),
+            run_id=self.run_id,
+            step=node.name,
+            status="cached",
+            started_at=started,
+            ended_at=ended,
+            cache_key=key.key,
+            cache_parts=key.parts,
+            params=dict(node.params_json),
+            cached_from=hit.id,
+            reason=reason,
+            inputs={name: rec.id for name, rec in inputs.items()},
+            outputs=dict(hit.outputs),
+            metrics=dict(hit.metrics),
+        )
+        self.metadata_store.record_step(record)
+        self.results[node.name] = StepResult(
+            node.name, "cached", reason, ended - started, record.id, outputs
+        )
+        self.hooks.on_step_end(
+            run_id=self.run_id,
+            step=node.name,
+            status="cached",
+            reason=reason,
+            duration=ended - started,
+        )
+
+    def complete(self, task: StepTask, outcome: StepOutcome) -> StepResult:
+        """Record an executed step (completed or failed) in one transaction."""
+        node = task.node
+        key, reason = self._pending.pop(node.name)
+        status = "completed" if outcome.ok else "failed"
+        record = StepRunRecord(
+            id=task.step_run_id,
+            run_id=self.run_id,
+            step=node.name,
+            status=status,
+            started_at=outcome.started_at,
+            ended_at=outcome.ended_at,
+            cache_key=key.key,
+            cache_parts=key.parts,
+            params=dict(node.params_json),
+            reason=reason,
+            error=outcome.error,
+            traceback=outcome.traceback,
+            inputs={name: rec.id for name, rec in task.inputs.items()},
+            outputs={name: rec.id for name, rec in outcome.outputs.items()},
+            metrics=dict(outcome.metrics),
+        )
+        self.metadata_store.record_step(record, outcome.outputs.values())
+        duration = outcome.ended_at - outcome.started_at
+        result = StepResult(
+            node.name, status, reason, duration, record.id, dict(outcome.outputs), outcome.error
+        )
+        self.results[node.name] = result
+        if not outcome.ok and self._first_failure is None:
+            self._first_failure = (node.name, outcome)
+        self.hooks.on_step_end(
+            run_id=self.run_id,
+            step=node.name,
+            status=status,
+            reason=reason,
+            duration=duration,
+            error=outcome.error,
+        )
+        return result
+
+    def skip(self, node: StepNode, blocker: str) -> None:
+        """Record a step that cannot run because an upstream step failed."""
+        now = time.time()
+        reason = f"upstream step {blocker!r} did not complete"
+        record = StepRunRecord(
+            id=new_id(),
+            run_id=self.run_id,
+            step=node.name,
+            status="skipped",
+            started_at=now,
+            ended_at=now,
+            params=dict(node.params_json),
+            reason=reason,
+        )
+        self.metadata_store.record_step(record)
+        self.results[node.name] = StepResult(node.name, "skipped", reason, 0.0, record.id)
+        self.hooks.on_step_end(
+            run_id=self.run_id, step=node.name, status="skipped", reason=reason, duration=0.0
+        )
+
+
+__all__ = [
+    "NO_HOOKS",
+    "RunHooks",
+    "RunResult",
+    "RunSession",
+    "StepOutcome",
+    "StepResult",
+    "StepTask",
+    "execute_step",
+    "new_id",
+]

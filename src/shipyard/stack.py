@@ -1,0 +1,128 @@
+"""``shipyard.stack`` provides the project folder and the stack of stores a command uses.
+
+A project is a folder holding ``.shipyard/`` (like ``.git``): the embedded
+default stack keeps its SQLite file and artifact folder there. Settings, by
+precedence: environment (``SHIPYARD_ARTIFACTS``, ``SHIPYARD_METADATA``,
+``SHIPYARD_PROJECT``) > the project's default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.errors import ProjectNotFound
+
+PROJECT_FOLDER = ".shipyard"
+ENV_PROJECT = "SHIPYARD_PROJECT"
+ENV_ARTIFACTS = "SHIPYARD_ARTIFACTS"
+ENV_METADATA = "SHIPYARD_METADATA"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A named set of stores and an orchestrator.
+
+    Attributes:
+        name: the stack's name (``default`` for the embedded one).
+        artifacts: artifact store URL (fsspec) or local path.
+        metadata: metadata store URL (SQLAlchemy).
+        orchestrator: orchestrator name.
+        project_dir: the project folder (where ``.shipyard/`` lives), if any.
+    """
+
+    name: str
+    artifacts: str
+    metadata: str
+    orchestrator: str = "local"
+    project_dir: Path | None = None
+
+
+def find_project(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``.shipyard/``.
+
+    ``SHIPYARD_PROJECT`` names the project folder explicitly.
+    """
+    env = os.environ.get(ENV_PROJECT)
+    if env:
+        return Path(env).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_FOLDER).is_dir():
+            return folder
+    return None
+
+
+def init_project(folder: Path | None = None) -> Path:
+    """Create ``.shipyard/`` in ``folder`` (default: the current folder).
+
+    Returns:
+        The ``.shipyard`` folder. Existing content is left as it is.
+    """
+    root = (folder or Path.cwd()).resolve()
+    home = root / PROJECT_FOLDER
+    (home / "artifacts").mkdir(parents=True, exist_ok=True)
+    ignore = home / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Shipyard's local stores: not for version control\n*\n")
+    return home
+
+
+def default_stack(project_dir: Path) -> Stack:
+    """The embedded stack of a project: SQLite file and artifact folder in ``.shipyard/``."""
+    home = project_dir / PROJECT_FOLDER
+    return Stack(
+        name="default",
+        artifacts=str(home / "artifacts"),
+        metadata=f"sqlite:///{home / 'metadata.db'}",
+        project_dir=project_dir,
+    )
+
+
+def resolve_stack(project: str | Path | None = None, *, create: bool = False) -> Stack:
+    """The stack a command should use.
+
+    Args:
+        project: the project folder; default: found from the current folder.
+        create: create ``.shipyard/`` in the current folder when no project exists.
+
+    Raises:
+        ProjectNotFound: when there is no project and ``create`` is False, unless
+            both stores are given by environment variables.
+    """
+    root = Path(project).resolve() if project is not None else find_project()
+    artifacts_env = os.environ.get(ENV_ARTIFACTS)
+    metadata_env = os.environ.get(ENV_METADATA)
+    if root is None and not (artifacts_env and metadata_env):
+        if not create:
+            raise ProjectNotFound(
+                f"No {PROJECT_FOLDER}/ folder in {Path.cwd()} or any folder above it.",
+                hint="Run `shipyard init` in your project folder (or `shipyard run`, "
+                "which creates it).",
+            )
+        init_project(Path.cwd())
+        root = Path.cwd().resolve()
+    if root is not None and project is not None and create:
+        init_project(root)
+    base = default_stack(root) if root is not None else Stack("env", "", "")
+    return Stack(
+        name="env" if (artifacts_env or metadata_env) else base.name,
+        artifacts=artifacts_env or base.artifacts,
+        metadata=metadata_env or base.metadata,
+        orchestrator=base.orchestrator,
+        project_dir=root,
+    )
+
+
+__all__ = [
+    "ENV_ARTIFACTS",
+    "ENV_METADATA",
+    "ENV_PROJECT",
+    "PROJECT_FOLDER",
+    "Stack",
+    "default_stack",
+    "find_project",
+    "init_project",
+    "resolve_stack",
+]

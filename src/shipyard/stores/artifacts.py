@@ -1,0 +1,253 @@
+"""``shipyard.stores.artifacts`` provides the content-addressed artifact store.
+
+An artifact is a folder of files written by a materializer. Its id is the
+sha256 of a manifest that lists every file with its own sha256, so the same
+bytes always get the same id and are stored once. The folder becomes visible
+only when it is complete:
+
+* on a local filesystem the materializer writes into a staging folder inside
+  the store (``.tmp/``) and the finished folder is renamed into place, which is
+  atomic;
+* on object storage the files are uploaded first and the manifest last; an
+  artifact without its manifest does not exist for readers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import ArtifactNotFound, StoreError
+from shipyard.stores.process import process_alive
+
+MANIFEST = ".manifest.json"
+_STAGING = ".tmp"
+_LOCAL_PROTOCOLS = {"file", "local"}
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """Where a committed artifact lives.
+
+    Args:
+        id: sha256 of the artifact's manifest (its content hash).
+        uri: full URI of the artifact folder.
+        size: total bytes of its files.
+        files: number of files.
+    """
+
+    id: str
+    uri: str
+    size: int
+    files: int
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def build_manifest(folder: Path) -> tuple[str, dict[str, Any]]:
+    """Hash every file under ``folder`` and return ``(artifact_id, manifest)``.
+
+    The id is the sha256 of lines ``"<relative path>\\0<sha256 of file>\\n"``
+    sorted by path, so it depends on the bytes and names of the files only.
+    """
+    entries = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel == MANIFEST:
+            continue
+        entries.append({"path": rel, "size": path.stat().st_size, "sha256": _file_sha256(path)})
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
+    return digest.hexdigest(), {"format": 1, "files": entries}
+
+
+class ArtifactStore:
+    """A content-addressed store of artifact folders on any fsspec filesystem.
+
+    Args:
+        url: an fsspec URL or a local path, e.g. ``file:///data/artifacts`` or
+            ``s3://bucket/prefix``.
+        cache_dir: where artifacts from a remote store are downloaded to be read.
+
+    Raises:
+        StoreError: when the URL's filesystem is unknown or its package is missing.
+    """
+
+    def __init__(self, url: str, *, cache_dir: Path | None = None) -> None:
+        import fsspec
+
+        self.url = url
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url)
+        except ImportError as exc:
+            raise StoreError(
+                f"Artifact store {url!r} needs a package that is not installed: {exc}.",
+                hint="Install the extra for this filesystem, e.g. pip install 'shipyard[s3]'.",
+            ) from exc
+        except ValueError as exc:
+            raise StoreError(f"Artifact store URL {url!r} is not valid: {exc}.") from exc
+        protocol = self.fs.protocol
+        protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+        self.is_local = bool(protocols & _LOCAL_PROTOCOLS)
+        self.root = root.rstrip("/") or "/"
+        self._cache_dir = cache_dir
+        if self.is_local:
+            try:
+                Path(self.root, _STAGING).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot create the artifact store folder {self.root!r}: {exc.strerror}."
+                ) from exc
+
+    # -- locations -------------------------------------------------------
+
+    def _key_path(self, artifact_id: str) -> str:
+        return f"{self.root}/{artifact_id[:2]}/{artifact_id}"
+
+    def uri(self, artifact_id: str) -> str:
+        """The URI of an artifact's folder (it need not exist)."""
+        path = self._key_path(artifact_id)
+        return f"file://{path}" if self.is_local else self.fs.unstrip_protocol(path)
+
+    def exists(self, artifact_id: str) -> bool:
+        """True when the artifact is fully written (its manifest is present)."""
+        manifest = f"{self._key_path(artifact_id)}/{MANIFEST}"
+        if self.is_local:
+            return os.path.exists(manifest)
+        return bool(self.fs.exists(manifest))
+
+    # -- writing ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """Yield an empty local folder for a materializer to write into.
+
+        Commit it with :meth:`commit` inside the ``with`` block; whatever is
+        left when the block ends is removed.
+        """
+        if self.is_local:
+            folder = Path(self.root, _STAGING, f"{os.getpid()}-{uuid.uuid4().hex}")
+            folder.mkdir(parents=True)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="shipyard-stage-"))
+        try:
+            yield folder
+        finally:
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def commit(self, folder: Path) -> StoredArtifact:
+        """Move a finished staging folder into the store under its content hash.
+
+        Storing content that is already there is a no-op (de-duplication).
+        """
+        artifact_id, manifest = build_manifest(folder)
+        size = sum(entry["size"] for entry in manifest["files"])
+        stored = StoredArtifact(artifact_id, self.uri(artifact_id), size, len(manifest["files"]))
+        if self.exists(artifact_id):
+            shutil.rmtree(folder, ignore_errors=True)
+            return stored
+        manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+        if self.is_local:
+            self._commit_local(folder, artifact_id, manifest_bytes)
+        else:
+            self._commit_remote(folder, artifact_id, manifest_bytes)
+        return stored
+
+    def _commit_local(self, folder: Path, artifact_id: str, manifest: bytes) -> None:
+        (folder / MANIFEST).write_bytes(manifest)
+        final = Path(self._key_path(artifact_id))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(folder, final)
+        except OSError:
+            # Another writer committed the same content first: theirs is identical.
+            if not self.exists(artifact_id):
+                raise
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _commit_remote(self, folder: Path, artifact_id: str, manifest: bytes) -> None:
+        target = self._key_path(artifact_id)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            self.fs.put_file(str(path), f"{target}/{path.relative_to(folder).as_posix()}")
+        self.fs.pipe_file(f"{target}/{MANIFEST}", manifest)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def put_bytes(self, blob: bytes, filename: str = "data.bin") -> StoredArtifact:
+        """Store one file's bytes as an artifact and return where it went."""
+        with self.staging() as folder:
+            (folder / filename).write_bytes(blob)
+            return self.commit(folder)
+
+    # -- reading ---------------------------------------------------------
+
+    def local_path(self, artifact_id: str) -> Path:
+        """A local folder holding the artifact's files, downloading it if remote.
+
+        Raises:
+            ArtifactNotFound: when the store has no complete artifact with this id.
+        """
+        if not self.exists(artifact_id):
+            raise ArtifactNotFound(
+                f"Artifact {artifact_id[:12]} is not in the artifact store {self.url!r}; "
+                "it may have been deleted or written to another store."
+            )
+        if self.is_local:
+            return Path(self._key_path(artifact_id))
+        cache = self._cache_dir or Path(tempfile.gettempdir(), "shipyard-artifact-cache")
+        final = cache / artifact_id
+        if (final / MANIFEST).exists():
+            return final
+        partial = cache / f".{artifact_id}.{os.getpid()}.{uuid.uuid4().hex}"
+        partial.mkdir(parents=True)
+        self.fs.get(self._key_path(artifact_id) + "/", str(partial), recursive=True)
+        try:
+            os.rename(partial, final)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+        return final
+
+    def manifest(self, artifact_id: str) -> dict[str, Any]:
+        """The manifest of a stored artifact (file names, sizes, hashes)."""
+        raw = self.fs.cat_file(f"{self._key_path(artifact_id)}/{MANIFEST}")
+        return json.loads(raw)
+
+    # -- housekeeping ----------------------------------------------------
+
+    def clean_staging(self, *, older_than: float = 60.0) -> int:
+        """Remove staging folders left behind by processes that died.
+
+        Returns:
+            The number of folders removed.
+        """
+        if not self.is_local:
+            return 0
+        removed = 0
+        staging = Path(self.root, _STAGING)
+        now = time.time()
+        for folder in staging.iterdir() if staging.exists() else ():
+            pid_text = folder.name.split("-", 1)[0]
+            if not pid_text.isdigit() or process_alive(int(pid_text)):
+                continue
+            with contextlib.suppress(OSError):
+                if now - folder.stat().st_mtime >= older_than:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+        return removed
+
+
+__all__ = ["MANIFEST", "ArtifactStore", "StoredArtifact", "build_manifest"]

@@ -1,0 +1,141 @@
+"""``shipyard.stores.metadata.schema`` provides the tables of the metadata store.
+
+The Alembic migrations in ``migrations/versions`` create exactly these tables;
+a test compares the two. Times are UTC seconds since the epoch (float), JSON
+columns hold configs, cache-key parts and parameter values.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(200), ForeignKey("pipelines.name"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("user", String(200)),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("process_token", String(64)),
+    Column("orchestrator", String(32)),
+    Column("git_commit", String(64)),
+    Column("git_branch", String(255)),
+    Column("git_dirty", Boolean),
+    Column("config", JSON),
+    Column("graph", JSON),
+    Column("environment", JSON),
+    Column("error", Text),
+    Column("error_step", String(200)),
+    Index("ix_runs_pipeline_started", "pipeline", "started_at"),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_started", "started_at"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("cache_key", String(64)),
+    Column("cache_parts", JSON),
+    Column("params", JSON),
+    Column("cached_from", String(32)),
+    Column("reason", Text),
+    Column("error", Text),
+    Column("traceback", Text),
+    Index("ix_step_runs_run", "run_id"),
+    Index("ix_step_runs_cache_key", "cache_key", "status"),
+    Index("ix_step_runs_step", "step", "started_at"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("data_type", String(255), nullable=False),
+    Column("materializer", String(100), nullable=False),
+    Column("materializer_version", Integer, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("files", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("producer", String(32)),
+)
+
+step_inputs = Table(
+    "step_inputs",
+    metadata,
+    Column("step_run_id", String(32), ForeignKey("step_runs.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("artifact_id", String(64), ForeignKey("artifacts.id"), nullable=False),
+    Index("ix_step_inputs_artifact", "artifact_id"),
+)
+
+step_outputs = Table(
+    "step_outputs",
+    metadata,
+    Column("step_run_id", String(32), ForeignKey("step_runs.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("artifact_id", String(64), ForeignKey("artifacts.id"), nullable=False),
+    Index("ix_step_outputs_artifact", "artifact_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("step", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", JSON),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("step", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Float),
+    Column("step_run_id", String(32)),
+)
+
+__all__ = [
+    "artifacts",
+    "metadata",
+    "metrics",
+    "params",
+    "pipelines",
+    "runs",
+    "step_inputs",
+    "step_outputs",
+    "step_runs",
+]

@@ -1,0 +1,545 @@
+"""``shipyard.stores.metadata.store`` provides the SQLAlchemy metadata store.
+
+Any URL SQLAlchemy accepts works; the default is a SQLite file. SQLite is set
+up for several processes at once: WAL journal, a busy timeout, and write
+transactions that take the write lock when they begin (``BEGIN IMMEDIATE``),
+so two writers never deadlock upgrading a read lock. Each of the engine's
+writes (start a run, record a step, finish a run) is one transaction.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from shipyard.errors import ArtifactNotFound, RunNotFound, StoreError, StoreVersionError
+from shipyard.stores.metadata import schema as t
+from shipyard.stores.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
+from shipyard.stores.process import token_alive
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine, Row
+
+#: Schema revisions this version of Shipyard knows, oldest first.
+REVISIONS = ("0001",)
+HEAD = REVISIONS[-1]
+
+_RUN_FIELDS = [c.name for c in t.runs.columns]
+_STEP_FIELDS = [c.name for c in t.step_runs.columns]
+_ARTIFACT_FIELDS = [c.name for c in t.artifacts.columns]
+
+
+def _masked(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN below, not the driver, open transactions.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"Metadata store URL {url!r} is not a database URL.",
+            hint="Expected e.g. sqlite:///path/metadata.db or postgresql://user@host/db.",
+        ) from exc
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise StoreError(
+            f"Metadata store {_masked(url)!r} needs a database driver that is not "
+            f"installed ({exc}).",
+            hint="For PostgreSQL: pip install 'shipyard[postgres]'.",
+        ) from exc
+
+
+class MetadataStore:
+    """Runs, step runs, artifacts, lineage, params and metrics in a SQL database.
+
+    Args:
+        url: a SQLAlchemy URL, e.g. ``sqlite:///.shipyard/metadata.db``.
+
+    Raises:
+        StoreError: when the database cannot be reached or its driver is missing.
+        StoreVersionError: when the database was written by a newer Shipyard.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = _make_engine(url)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        try:
+            self._ensure_schema()
+        except OperationalError as exc:
+            raise StoreError(
+                f"Cannot open the metadata store {_masked(url)!r}: {exc.orig}."
+            ) from exc
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    # -- transactions and schema -----------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _revision(self, conn: Connection) -> str | None:
+        try:
+            with conn.begin_nested():
+                return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except SQLAlchemyError:
+            return None
+
+    def schema_revision(self) -> str | None:
+        """The schema revision the database is at, or None when it is empty."""
+        with self._read() as conn:
+            return self._revision(conn)
+
+    def _ensure_schema(self) -> None:
+        with self._read() as conn:
+            revision = self._revision(conn)
+        if revision == HEAD:
+            return
+        self._check_known(revision)
+        self.upgrade()
+
+    def _check_known(self, revision: str | None) -> None:
+        if revision is not None and revision not in REVISIONS:
+            raise StoreVersionError(
+                f"The metadata store {_masked(self.url)!r} is at schema revision "
+                f"{revision!r}, written by a newer Shipyard; this version knows up to "
+                f"{HEAD!r}.",
+                hint="Upgrade Shipyard (pip install -U shipyard) to use this store.",
+            )
+
+    def upgrade(self) -> None:
+        """Apply the Alembic migrations up to the newest revision, under a lock."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with self._write() as conn:
+            if self._engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(2271989)")
+            revision = self._revision(conn)
+            self._check_known(revision)
+            if revision != HEAD:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+
+    # -- runs ------------------------------------------------------------
+
+    def start_run(self, run: RunRecord, params: Mapping[str, Mapping[str, Any]]) -> None:
+        """Record a new run, its pipeline and its params in one transaction.
+
+        Args:
+            run: the run, with status ``running``.
+            params: values by step name (``""`` for pipeline-level params).
+        """
+        row = run.to_dict()
+        rows = [
+            {"run_id": run.id, "step": step, "key": key, "value": value}
+            for step, values in params.items()
+            for key, value in values.items()
+        ]
+        with self._write() as conn:
+            exists = conn.execute(
+                select(t.pipelines.c.name).where(t.pipelines.c.name == run.pipeline)
+            ).first()
+            if exists is None:
+                conn.execute(insert(t.pipelines).values(name=run.pipeline, created_at=run.started_at))
+            conn.execute(insert(t.runs).values(**row))
+            if rows:
+                conn.execute(insert(t.params), rows)
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        ended_at: float | None = None,
+        error: str | None = None,
+        error_step: str | None = None,
+    ) -> None:
+        """Set a run's final status and end time."""
+        with self._write() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(
+                    status=status,
+                    ended_at=ended_at or time.time(),
+                    error=error,
+                    error_step=error_step,
+                )
+            )
+
+    def reap_crashed(self, *, host: str | None = None) -> list[str]:
+        """Mark runs of dead processes on this host as ``crashed``.
+
+        Returns:
+            The ids of the runs that were marked.
+        """
+        host = host or socket.gethostname()
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.runs.c.id, t.runs.c.pid, t.runs.c.process_token).where(
+                    t.runs.c.status == "running", t.runs.c.host == host
+                )
+            ).all()
+        dead = {row.id: row.pid for row in rows if not token_alive(row.process_token, row.pid)}
+        if not dead:
+            return []
+        with self._write() as conn:
+            for run_id, pid in dead.items():
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id == run_id, t.runs.c.status == "running")
+                    .values(
+                        status="crashed",
+                        ended_at=time.time(),
+                        error=f"process {pid} ended without finishing the run "
+                        "(killed, crashed or interrupted)",
+                    )
+                )
+        return sorted(dead)
+
+    def get_run(self, ref: str) -> RunRecord:
+        """A run by id, unique id prefix, or ``latest``.
+
+        Raises:
+            RunNotFound: when no run (or more than one) matches.
+        """
+        with self._read() as conn:
+            if ref == "latest":
+                query = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(1)
+            else:
+                query = select(t.runs).where(t.runs.c.id.startswith(ref, autoescape=True)).limit(6)
+            rows = conn.execute(query).all()
+        if not rows:
+            raise RunNotFound(
+                f"No run matches {ref!r} in this store.",
+                hint="`shipyard runs list` shows the runs.",
+            )
+        exact = [row for row in rows if row.id == ref]
+        if len(rows) > 1 and not exact:
+            ids = ", ".join(row.id for row in rows[:5])
+            raise RunNotFound(f"Run id {ref!r} is ambiguous; it matches {ids}. Give more characters.")
+        return _run(exact[0] if exact else rows[0])
+
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered."""
+        query = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
+        if pipeline:
+            query = query.where(t.runs.c.pipeline == pipeline)
+        if status:
+            query = query.where(t.runs.c.status == status)
+        with self._read() as conn:
+            return [_run(row) for row in conn.execute(query)]
+
+    def count_runs(self, *, pipeline: str | None = None, status: str | None = None) -> int:
+        """How many runs match the filters."""
+        query = select(func.count()).select_from(t.runs)
+        if pipeline:
+            query = query.where(t.runs.c.pipeline == pipeline)
+        if status:
+            query = query.where(t.runs.c.status == status)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def list_pipelines(self) -> list[str]:
+        """Names of every pipeline that has run."""
+        with self._read() as conn:
+            return list(conn.execute(select(t.pipelines.c.name).order_by(t.pipelines.c.name)).scalars())
+
+    def run_params(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Params of a run by step name (``""`` holds pipeline-level params)."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._read() as conn:
+            for row in conn.execute(select(t.params).where(t.params.c.run_id == run_id)):
+                out.setdefault(row.step, {})[row.key] = row.value
+        return out
+
+    def run_metrics(self, run_id: str) -> dict[str, dict[str, float]]:
+        """Metrics of a run by step name."""
+        out: dict[str, dict[str, float]] = {}
+        with self._read() as conn:
+            for row in conn.execute(select(t.metrics).where(t.metrics.c.run_id == run_id)):
+                out.setdefault(row.step, {})[row.key] = row.value
+        return out
+
+    # -- step runs -------------------------------------------------------
+
+    def record_step(
+        self,
+        step_run: StepRunRecord,
+        artifacts: Iterable[ArtifactRecord] = (),
+    ) -> None:
+        """Record a finished step run with its artifacts, lineage and metrics.
+
+        Everything is written in one transaction, so a crash leaves either all
+        of the step's records or none of them.
+        """
+        row = {name: getattr(step_run, name) for name in _STEP_FIELDS}
+        with self._write() as conn:
+            self._insert_artifacts(conn, artifacts)
+            conn.execute(insert(t.step_runs).values(**row))
+            edges = [
+                (t.step_inputs, step_run.inputs),
+                (t.step_outputs, step_run.outputs),
+            ]
+            for table, mapping in edges:
+                if mapping:
+                    conn.execute(
+                        insert(table),
+                        [
+                            {"step_run_id": step_run.id, "name": name, "artifact_id": aid}
+                            for name, aid in mapping.items()
+                        ],
+                    )
+            if step_run.metrics:
+                conn.execute(
+                    insert(t.metrics),
+                    [
+                        {
+                            "run_id": step_run.run_id,
+                            "step": step_run.step,
+                            "key": key,
+                            "value": value,
+                            "step_run_id": step_run.id,
+                        }
+                        for key, value in step_run.metrics.items()
+                    ],
+                )
+
+    def _insert_artifacts(self, conn: Connection, artifacts: Iterable[ArtifactRecord]) -> None:
+        records = {a.id: a for a in artifacts}
+        if not records:
+            return
+        known = set(
+            conn.execute(select(t.artifacts.c.id).where(t.artifacts.c.id.in_(list(records)))).scalars()
+        )
+        fresh = [a.to_dict() for aid, a in records.items() if aid not in known]
+        if fresh:
+            conn.execute(insert(t.artifacts), fresh)
+
+    def step_runs(self, run_id: str) -> list[StepRunRecord]:
+        """Step runs of a run in the order they finished, with lineage and metrics."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.step_runs)
+                .where(t.step_runs.c.run_id == run_id)
+                .order_by(t.step_runs.c.ended_at, t.step_runs.c.started_at)
+            ).all()
+            return self._with_edges(conn, rows)
+
+    def get_step_run(self, step_run_id: str) -> StepRunRecord:
+        """A step run by id.
+
+        Raises:
+            RunNotFound: when there is no such step run.
+        """
+        with self._read() as conn:
+            rows = conn.execute(select(t.step_runs).where(t.step_runs.c.id == step_run_id)).all()
+            if not rows:
+                raise RunNotFound(f"No step run {step_run_id!r} in this store.")
+            return self._with_edges(conn, rows)[0]
+
+    def _with_edges(self, conn: Connection, rows: list[Row[Any]]) -> list[StepRunRecord]:
+        ids = [row.id for row in rows]
+        if not ids:
+            return []
+        edges: dict[str, dict[str, dict[str, Any]]] = {
+            i: {"inputs": {}, "outputs": {}, "metrics": {}} for i in ids
+        }
+        for table, kind in ((t.step_inputs, "inputs"), (t.step_outputs, "outputs")):
+            for edge in conn.execute(select(table).where(table.c.step_run_id.in_(ids))):
+                edges[edge.step_run_id][kind][edge.name] = edge.artifact_id
+        for metric in conn.execute(select(t.metrics).where(t.metrics.c.step_run_id.in_(ids))):
+            edges[metric.step_run_id]["metrics"][metric.key] = metric.value
+        return [_step_run(row, **edges[row.id]) for row in rows]
+
+    def find_cached(self, cache_key: str) -> StepRunRecord | None:
+        """The newest completed step run with this cache key, or None."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.step_runs)
+                .where(t.step_runs.c.cache_key == cache_key, t.step_runs.c.status == "completed")
+                .order_by(t.step_runs.c.ended_at.desc())
+                .limit(1)
+            ).all()
+            found = self._with_edges(conn, rows)
+        return found[0] if found else None
+
+    def previous_step_run(
+        self, pipeline: str, step: str, *, exclude_run: str | None = None
+    ) -> StepRunRecord | None:
+        """The newest earlier execution of ``step`` in ``pipeline`` (any status)."""
+        query = (
+            select(t.step_runs)
+            .join(t.runs, t.runs.c.id == t.step_runs.c.run_id)
+            .where(
+                t.runs.c.pipeline == pipeline,
+                t.step_runs.c.step == step,
+                t.step_runs.c.status != "skipped",
+            )
+            .order_by(t.step_runs.c.ended_at.desc())
+            .limit(1)
+        )
+        if exclude_run:
+            query = query.where(t.step_runs.c.run_id != exclude_run)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _step_run(row)
+
+    # -- artifacts -------------------------------------------------------
+
+    def get_artifact(self, ref: str) -> ArtifactRecord:
+        """An artifact by id or unique id prefix.
+
+        Raises:
+            ArtifactNotFound: when no artifact (or more than one) matches.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.artifacts).where(t.artifacts.c.id.startswith(ref, autoescape=True)).limit(6)
+            ).all()
+        if not rows:
+            raise ArtifactNotFound(
+                f"No artifact matches {ref!r} in this store.",
+                hint="`shipyard artifacts list` shows the artifacts.",
+            )
+        if len(rows) > 1:
+            ids = ", ".join(row.id[:16] for row in rows[:5])
+            raise ArtifactNotFound(f"Artifact id {ref!r} is ambiguous; it matches {ids}.")
+        return _artifact(rows[0])
+
+    def get_artifacts(self, ids: Iterable[str]) -> dict[str, ArtifactRecord]:
+        """Artifacts by exact id (missing ids are left out)."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(select(t.artifacts).where(t.artifacts.c.id.in_(wanted))).all()
+        return {row.id: _artifact(row) for row in rows}
+
+    def list_artifacts(self, *, run_id: str | None = None, limit: int = 50) -> list[ArtifactRecord]:
+        """Artifacts, newest first; with ``run_id``, those its steps output."""
+        query = select(t.artifacts).order_by(t.artifacts.c.created_at.desc()).limit(limit)
+        if run_id:
+            produced = (
+                select(t.step_outputs.c.artifact_id)
+                .join(t.step_runs, t.step_runs.c.id == t.step_outputs.c.step_run_id)
+                .where(t.step_runs.c.run_id == run_id)
+            )
+            query = query.where(t.artifacts.c.id.in_(produced))
+        with self._read() as conn:
+            return [_artifact(row) for row in conn.execute(query)]
+
+    def artifact_edges(self, artifact_id: str, *, kind: str) -> list[tuple[StepRunRecord, str]]:
+        """Step runs that output (``kind="outputs"``) or read (``"inputs"``) an artifact.
+
+        Returns:
+            ``(step run, output or input name)`` pairs, oldest first.
+        """
+        table = t.step_outputs if kind == "outputs" else t.step_inputs
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.step_runs, table.c.name.label("edge_name"))
+                .join(table, table.c.step_run_id == t.step_runs.c.id)
+                .where(table.c.artifact_id == artifact_id)
+                .order_by(t.step_runs.c.started_at)
+            ).all()
+        return [(_step_run(row), row.edge_name) for row in rows]
+
+    # -- maintenance -----------------------------------------------------
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and its step runs, lineage, params and metrics."""
+        with self._write() as conn:
+            step_ids = select(t.step_runs.c.id).where(t.step_runs.c.run_id == run_id)
+            for table in (t.step_inputs, t.step_outputs):
+                conn.execute(delete(table).where(table.c.step_run_id.in_(step_ids)))
+            for table in (t.metrics, t.params):
+                conn.execute(delete(table).where(table.c.run_id == run_id))
+            conn.execute(delete(t.step_runs).where(t.step_runs.c.run_id == run_id))
+            conn.execute(delete(t.runs).where(t.runs.c.id == run_id))
+
+
+def _run(row: Row[Any]) -> RunRecord:
+    data = {name: getattr(row, name) for name in _RUN_FIELDS}
+    for key in ("config", "graph", "environment"):
+        data[key] = data[key] or {}
+    return RunRecord(**data)
+
+
+def _step_run(row: Row[Any], **edges: Any) -> StepRunRecord:
+    data = {name: getattr(row, name) for name in _STEP_FIELDS}
+    data["cache_parts"] = data["cache_parts"] or {}
+    data["params"] = data["params"] or {}
+    return StepRunRecord(**data, **edges)
+
+
+def _artifact(row: Row[Any]) -> ArtifactRecord:
+    return ArtifactRecord(**{name: getattr(row, name) for name in _ARTIFACT_FIELDS})
+
+
+def masked_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    return _masked(url)
+
+
+__all__ = ["HEAD", "REVISIONS", "MetadataStore", "masked_url"]
