@@ -86,7 +86,7 @@ def run(
     if not result.ok:
         flags = " ".join(f"-p {p}" for p in param)
         raise StepFailed(
-            f"Step {result.error_step!r} failed: {result.error}",
+            f"step {result.error_step!r}: {result.error}",
             run_id=result.run_id,
             step=result.error_step or "?",
             traceback=result.traceback or "",

@@ -87,7 +87,7 @@ def changes(current: Mapping[str, Any], previous: Mapping[str, Any]) -> list[str
     mats = [
         f"{key} {old_m.get(key)} -> {new_m.get(key)}"
         for key in sorted(set(old_m) | set(new_m))
-        if old_m.get(key) != new_m.get(key) and not key.startswith("in:")
+        if old_m.get(key) != new_m.get(key)
     ]
     if mats:
         found.append(f"materializer changed ({_listing(mats)})")

@@ -145,7 +145,7 @@ def _params_model(step: Step, names: tuple[str, ...]) -> Any:
 
 
 def validate_params(
-    step: Step, values: Mapping[str, Any], *, names: Sequence[str]
+    step: Step, values: Mapping[str, Any], *, names: Sequence[str], owner: str = "step"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a step's params against its type hints with pydantic.
 
@@ -153,6 +153,7 @@ def validate_params(
         step: the step.
         values: the params given (the rest take their defaults).
         names: every argument that is a param (not an input).
+        owner: what the params belong to in messages ("step" or "pipeline").
 
     Returns:
         ``(python_values, json_values)``.
@@ -171,14 +172,16 @@ def validate_params(
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "params"
             given = err.get("input")
-            problems.append(f"param {where!r} of step {step.name!r}: {err['msg']} (got {given!r})")
+            problems.append(
+                f"param {where!r} of {owner} {step.name!r}: {err['msg']} (got {given!r})"
+            )
         raise ParamsError("; ".join(problems)) from exc
     python = {name: getattr(validated, name) for name in names}
     try:
         as_json = validated.model_dump(mode="json")
     except PydanticSerializationError as exc:
         raise ParamsError(
-            f"params of step {step.name!r} must be JSON values to be recorded and "
+            f"params of {owner} {step.name!r} must be JSON values to be recorded and "
             f"hashed: {exc}"
         ) from exc
     return python, as_json
@@ -291,7 +294,7 @@ def _check_node(node: StepNode, by_name: Mapping[str, StepNode]) -> list[str]:
     for arg in [*node.inputs, *node.params]:
         if arg not in known:
             problems.append(
-                f"step {node.name!r} has no argument {arg!r}; its arguments: {list(known)}"
+                f"step {node.name!r}: no argument {arg!r}; its arguments: {list(known)}"
             )
     for arg in known.values():
         if arg.required and arg.name not in node.inputs and arg.name not in node.params:
@@ -354,6 +357,8 @@ def _topological(nodes: Sequence[StepNode]) -> tuple[StepNode, ...]:
     pending = list(nodes)
     while pending:
         ready = [n for n in pending if all(r.node in done for r in n.inputs.values())]
+        if not ready:  # unreachable: _check_cycles rejects cycles first
+            raise PipelineDefinitionError(f"cycle among steps {[n.name for n in pending]}")
         for node in ready:
             order.append(node)
             done.add(node.name)
@@ -387,15 +392,28 @@ class _Builder:
         self.nodes: list[StepNode] = []
         self.problems: list[str] = []
 
-    def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _bind(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        unknown = [name for name in kwargs if name not in step.arguments]
+        if unknown:
+            self.problems.append(
+                f"step {step.name!r}: no argument {', '.join(map(repr, unknown))}; "
+                f"its arguments: {list(step.arguments)}"
+            )
+        known = {k: v for k, v in kwargs.items() if k in step.arguments}
+        signature = inspect.signature(step.func)
         try:
-            bound = inspect.signature(step.func).bind_partial(*args, **kwargs)
+            return dict(signature.bind_partial(*args, **known).arguments)
         except TypeError as exc:
             self.problems.append(f"step {step.name!r}: {exc}")
-            bound = None
+            try:
+                return dict(signature.bind_partial(**known).arguments)
+            except TypeError:
+                return {}
+
+    def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         inputs: dict[str, OutputRef] = {}
         literals: dict[str, Any] = {}
-        for arg, value in (bound.arguments if bound else {}).items():
+        for arg, value in self._bind(step, args, kwargs).items():
             if isinstance(value, StepOutput):
                 inputs[arg] = value.ref
             elif _holds_output(value):
@@ -468,7 +486,7 @@ class PipelineDefinition:
                 f"Pipeline {self.name!r} has no param {', '.join(map(repr, unknown))}; "
                 f"its params: {list(as_step.arguments) or 'none'}."
             )
-        return validate_params(as_step, params, names=list(as_step.arguments))
+        return validate_params(as_step, params, names=list(as_step.arguments), owner="pipeline")
 
 
 @overload

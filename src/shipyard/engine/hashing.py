@@ -29,6 +29,7 @@ from typing import Any
 
 _CONSTANT_TYPES = (int, float, str, bytes, bool, type(None), complex)
 _MAX_OBJECTS = 500
+_MAX_CONSTANT_ITEMS = 1000
 
 
 def stable_hash(value: Any) -> str:
@@ -195,6 +196,37 @@ def _object_info(obj: Any) -> tuple[str, str, frozenset[tuple[str, ...]]]:
     return name, digest, frozenset(_referenced_names(obj))
 
 
+def _constant_repr(value: Any, depth: int = 0) -> str | None:
+    """A stable text of a module constant, or None when it is not one.
+
+    Constants are numbers, strings, bytes, bools, None and containers of them;
+    sets are sorted so the text does not depend on hash randomisation.
+    """
+    if depth > 5:
+        return None
+    if isinstance(value, _CONSTANT_TYPES):
+        return repr(value)
+    if isinstance(value, (list, tuple)) and len(value) <= _MAX_CONSTANT_ITEMS:
+        items = [_constant_repr(v, depth + 1) for v in value]
+        return None if None in items else f"{type(value).__name__}({', '.join(items)})"  # type: ignore[arg-type]
+    if isinstance(value, (set, frozenset)) and len(value) <= _MAX_CONSTANT_ITEMS:
+        items = [_constant_repr(v, depth + 1) for v in value]
+        return None if None in items else f"set({', '.join(sorted(items))})"  # type: ignore[arg-type]
+    if isinstance(value, dict) and len(value) <= _MAX_CONSTANT_ITEMS:
+        pairs = [(_constant_repr(k, depth + 1), _constant_repr(v, depth + 1)) for k, v in value.items()]
+        if any(k is None or v is None for k, v in pairs):
+            return None
+        return "dict(" + ", ".join(f"{k}: {v}" for k, v in pairs) + ")"
+    return None
+
+
+def _is_user_module(obj: Any) -> bool:
+    filename = getattr(obj, "__file__", None)
+    return isinstance(obj, types.ModuleType) and (
+        obj.__name__ == "__main__" or (bool(filename) and _is_user_file(filename))
+    )
+
+
 def _dependencies(
     obj: Any, chains: frozenset[tuple[str, ...]], parts: dict[str, str]
 ) -> list[Any]:
@@ -204,18 +236,24 @@ def _dependencies(
     for chain in chains:
         if chain[0] in vars(builtins) and chain[0] not in space:
             continue
+        parent: Any = None
         for qual, target in _resolve(chain, space):
             target = _unwrap(target)
             if isinstance(target, (types.FunctionType, type)):
                 if is_user_object(target):
                     deps.append(target)
-            elif isinstance(target, _CONSTANT_TYPES) and len(chain) == 1:
-                if module_name == "__main__" or is_user_object(obj):
-                    parts[f"{module_name}.{qual}"] = stable_hash(repr(target))
+            elif parent is None or _is_user_module(parent):
+                text = _constant_repr(target)
+                if text is not None:
+                    owner = module_name if parent is None else parent.__name__
+                    parts[f"{owner}.{qual.rsplit('.', 1)[-1]}"] = stable_hash(text)
+            parent = target
     if isinstance(obj, type):
         for value in vars(obj).values():
             inner = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-            if isinstance(inner, types.FunctionType):
+            # Only methods written in the class body: not those a factory such
+            # as NamedTuple generates into it.
+            if isinstance(inner, types.FunctionType) and inner.__module__ == obj.__module__:
                 deps.append(inner)
     return deps
 

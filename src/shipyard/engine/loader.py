@@ -37,10 +37,24 @@ def _import_file(path: Path) -> Any:
         raise ImportPathError(
             f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}."
         ) from exc
-    except ImportError as exc:
+    except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise ImportPathError(f"{path} failed to import: {exc}.") from exc
+        where = _user_frame(exc, path)
+        raise ImportPathError(
+            f"{path} failed to import{where}: {type(exc).__name__}: {exc}"
+        ) from exc
     return module
+
+
+def _user_frame(exc: BaseException, path: Path) -> str:
+    """`` (at file:line)`` of the deepest frame in the imported file, if any."""
+    import traceback
+
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if Path(f.filename).resolve() == path.resolve()
+    ]
+    return f" (at {path}:{frames[-1].lineno})" if frames else ""
 
 
 def _import_target(source: str) -> Any:

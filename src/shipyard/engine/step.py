@@ -13,6 +13,8 @@ to its outputs.
 from __future__ import annotations
 
 import inspect
+import numbers
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -43,18 +45,25 @@ def _is_namedtuple(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields")
 
 
-def _hints(func: Callable[..., Any]) -> dict[str, Any]:
+def _hints(obj: Any) -> dict[str, Any]:
+    """Type hints of a function or class; unresolvable ones become ``Any``."""
     try:
-        return typing.get_type_hints(func)
+        return typing.get_type_hints(obj)
     except Exception:
         # Names imported under TYPE_CHECKING cannot be resolved: treat those
         # annotations as unknown (Any) rather than failing.
-        raw = inspect.get_annotations(func)
+        raw = inspect.get_annotations(obj)
+        namespace = getattr(obj, "__globals__", None)
+        if namespace is None:
+            module = sys.modules.get(getattr(obj, "__module__", "") or "")
+            namespace = vars(module) if module is not None else {}
         resolved: dict[str, Any] = {}
         for name, value in raw.items():
+            if isinstance(value, typing.ForwardRef):
+                value = value.__forward_arg__
             if isinstance(value, str):
                 try:
-                    resolved[name] = eval(value, func.__globals__)  # noqa: S307 - annotation text
+                    resolved[name] = eval(value, dict(namespace))  # noqa: S307 - annotation text
                 except Exception:
                     resolved[name] = Any
             else:
@@ -69,7 +78,7 @@ def _outputs(func: Callable[..., Any], hints: dict[str, Any]) -> tuple[dict[str,
     if ret is None or ret is type(None):
         return {}, None
     if _is_namedtuple(ret):
-        field_hints = typing.get_type_hints(ret) if ret.__annotations__ else {}
+        field_hints = _hints(ret) if getattr(ret, "__annotations__", None) else {}
         return {name: field_hints.get(name, Any) for name in ret._fields}, ret
     return {SINGLE_OUTPUT: ret}, None
 
@@ -140,7 +149,7 @@ def _check_name(name: str, func: Callable[..., Any]) -> None:
     if not isinstance(name, str) or not name or not name.replace("-", "_").isidentifier():
         raise StepDefinitionError(
             f"Step name {name!r} for {func.__qualname__} is not valid; use letters, digits, "
-            "'_' and '-', starting with a letter."
+            "'_' and '-', starting with a letter or '_'."
         )
 
 
@@ -255,6 +264,8 @@ def split_outputs(step_: Step, result: Any) -> dict[str, Any]:
 def check_output_type(step_: Step, output: str, value: Any) -> None:
     """Raise when a returned value contradicts the declared output type."""
     declared = step_.outputs.get(output, Any)
+    if declared is Any:
+        return
     origin = typing.get_origin(declared) or declared
     if origin is typing.Union or origin is types.UnionType:
         options = [typing.get_origin(a) or a for a in typing.get_args(declared)]
@@ -263,8 +274,13 @@ def check_output_type(step_: Step, output: str, value: Any) -> None:
     classes = [o for o in options if isinstance(o, type)]
     if len(classes) != len(options):
         return
-    options_t = tuple(type(None) if o is type(None) else o for o in classes)
-    if isinstance(value, options_t) or (float in options_t and isinstance(value, int)):
+    options_t = tuple(classes)
+    if isinstance(value, options_t):
+        return
+    # numpy scalars are numbers too: np.int64 for int, np.float32 for float.
+    if int in options_t and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return
+    if float in options_t and isinstance(value, numbers.Real) and not isinstance(value, bool):
         return
     label = output if output != SINGLE_OUTPUT else "its output"
     expected = " | ".join(getattr(o, "__name__", str(o)) for o in options_t)

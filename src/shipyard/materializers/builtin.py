@@ -18,10 +18,22 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 _MAX_DEPTH = 100
 
 
+def _numpy_scalar(value: Any) -> bool:
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return kind in ("b", "i", "u", "f") and getattr(value, "shape", None) == ()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers (for ``json.dumps``)."""
+    if _numpy_scalar(value):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _jsonable(value: Any, depth: int = 0) -> bool:
     if depth > _MAX_DEPTH:
         return False
-    if isinstance(value, _JSON_SCALARS):
+    if isinstance(value, _JSON_SCALARS) or _numpy_scalar(value):
         return True
     if isinstance(value, (list, tuple)):
         return all(_jsonable(v, depth + 1) for v in value)
@@ -34,13 +46,15 @@ class JsonMaterializer(Materializer):
     """dict, list, tuple, str, int, float, bool and None as a JSON file.
 
     Dict keys must be strings (JSON would silently turn other keys into
-    strings). Tuples come back as lists. NaN and infinities are kept.
+    strings). Tuples come back as lists, numpy scalars as Python numbers. NaN
+    and infinities are kept.
     """
 
     NAME = "json"
     VERSION = 1
     TYPES = ("builtins.dict", "builtins.list", "builtins.tuple", "builtins.str",
-             "builtins.int", "builtins.float", "builtins.bool", "builtins.NoneType")
+             "builtins.int", "builtins.float", "builtins.bool", "builtins.NoneType",
+             "numpy.number", "numpy.bool", "numpy.bool_")
     PRIORITY = 10
     FORMAT = "JSON"
 
@@ -49,7 +63,7 @@ class JsonMaterializer(Materializer):
         return _jsonable(value)
 
     def save(self, value: Any, folder: Path) -> None:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
         (folder / "value.json").write_text(text, encoding="utf-8")
 
     def load(self, folder: Path) -> Any:

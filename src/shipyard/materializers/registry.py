@@ -117,7 +117,13 @@ def _unsupported_message(value: Any) -> str:
 
 
 def materializer_for_type(tp: Any) -> type[Materializer] | None:
-    """The materializer for a declared type, or None when it is not a class or unknown."""
+    """The materializer for a declared type, or None when it is not a class or unknown.
+
+    Generic aliases count as their origin: ``list[int]`` is a ``list``.
+    """
+    import typing
+
+    tp = typing.get_origin(tp) or tp
     if not isinstance(tp, type):
         return None
     _ensure_loaded()

@@ -1,0 +1,38 @@
+"""Shared fixtures: an isolated project folder with real stores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shipyard.client import Client
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's Shipyard settings."""
+    for name in list(os.environ):
+        if name.startswith("SHIPYARD_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SHIPYARD_USER", "tester")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder (with .shipyard/) that is the current directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    Client(tmp_path, create=True).close()
+    return tmp_path
+
+
+@pytest.fixture
+def client(project: Path) -> Iterator[Client]:
+    """A client on the project's embedded stack (SQLite file + artifact folder)."""
+    with Client(project) as c:
+        yield c
