@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 
 from shipyard import Materializer, pipeline, register_materializer, step
 from shipyard.engine.cache import (

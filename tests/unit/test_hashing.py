@@ -8,7 +8,6 @@ module name, as happens when a user edits a file between two runs.
 import json
 
 import pandas as pd
-import pytest
 
 from shipyard import step
 from shipyard.engine.hashing import code_hash, code_parts, is_user_object, stable_hash

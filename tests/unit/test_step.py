@@ -1,6 +1,5 @@
 """``@step``: arguments, outputs, options and output checks."""
 
-import sys
 from typing import Any, NamedTuple, Optional
 
 import pandas as pd

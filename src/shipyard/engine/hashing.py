@@ -68,6 +68,15 @@ def is_user_object(obj: Any) -> bool:
     return bool(filename) and _is_user_file(filename)
 
 
+def _has_docstring(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+    first = node.body[0] if node.body else None
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+
+
 def _normalised_source(obj: Any) -> str | None:
     try:
         source = textwrap.dedent(inspect.getsource(obj))
@@ -81,10 +90,8 @@ def _normalised_source(obj: Any) -> str | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node is tree.body[0]:
                 node.decorator_list = []
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                if isinstance(body[0].value.value, str):
-                    node.body = body[1:] or [ast.Pass()]
+            if _has_docstring(node):
+                node.body = node.body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 

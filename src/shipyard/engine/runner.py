@@ -13,6 +13,7 @@ Two halves, so that orchestrators only decide *where* a step executes:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -334,10 +335,9 @@ class RunSession:
             reason = "interrupted (Ctrl-C)"
         else:
             reason = f"internal error: {type(exc).__name__}: {exc}"
-        try:
+        # The store itself may be what failed; then the reaper marks the run later.
+        with contextlib.suppress(Exception):
             self.metadata_store.finish_run(self.run_id, status="crashed", error=reason)
-        except Exception:  # the store itself may be what failed; the reaper will mark it
-            pass
 
     # -- scheduling helpers ----------------------------------------------
 
@@ -420,7 +420,7 @@ class RunSession:
                 current = get_materializer(record.materializer)
             except ShipyardError:
                 return None
-            if current.VERSION != record.materializer_version:
+            if record.materializer_version != current.VERSION:
                 return None
         return {name: records[aid] for name, aid in hit.outputs.items()}
 

@@ -63,7 +63,7 @@ def _hints(obj: Any) -> dict[str, Any]:
                 value = value.__forward_arg__
             if isinstance(value, str):
                 try:
-                    resolved[name] = eval(value, dict(namespace))  # noqa: S307 - annotation text
+                    resolved[name] = eval(value, dict(namespace))
                 except Exception:
                     resolved[name] = Any
             else:
@@ -293,8 +293,8 @@ def check_output_type(step_: Step, output: str, value: Any) -> None:
 __all__ = [
     "SINGLE_OUTPUT",
     "Argument",
-    "arguments_of",
     "Step",
+    "arguments_of",
     "check_output_type",
     "split_outputs",
     "step",

@@ -167,7 +167,7 @@ class PickleMaterializer(Materializer):
         import pickle
 
         with (folder / "value.pkl").open("rb") as fh:
-            return pickle.load(fh)  # noqa: S301 - callers must opt in (see registry)
+            return pickle.load(fh)
 
     def describe(self, folder: Path) -> dict[str, Any]:
         return {"bytes": (folder / "value.pkl").stat().st_size}

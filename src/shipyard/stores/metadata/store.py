@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from shipyard.errors import ArtifactNotFound, RunNotFound, StoreError, StoreVersionError
 from shipyard.stores.metadata import schema as t
