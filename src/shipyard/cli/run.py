@@ -50,13 +50,19 @@ def run(
     from shipyard.cli.render import Progress, console, print_json, run_summary
     from shipyard.cli.state import client as make_client
     from shipyard.engine.runner import NO_HOOKS
-    from shipyard.errors import StepFailed
+    from shipyard.errors import RunInterrupted, StepFailed
 
     params = _parse_params(param)
     with make_client(create=True) as client:
         progress = NO_HOOKS if json_out else Progress()
         try:
             result = client.run(target, params=params, cache=not no_cache, hooks=progress)
+        except KeyboardInterrupt:
+            raise RunInterrupted(
+                "Stopped by Ctrl-C; the run is recorded as crashed.",
+                hint=f"Run `shipyard run {target}` again to resume: completed steps come "
+                "from the cache.",
+            ) from None
         finally:
             if isinstance(progress, Progress):
                 progress.stop()

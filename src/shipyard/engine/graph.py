@@ -23,7 +23,8 @@ from functools import lru_cache
 from typing import Any, overload
 
 from shipyard.engine.step import SINGLE_OUTPUT, Step, arguments_of
-from shipyard.errors import ParamsError, PipelineDefinitionError
+from shipyard.engine.tracebacks import user_traceback
+from shipyard.errors import ParamsError, PipelineDefinitionError, ShipyardError
 
 
 @dataclass(frozen=True)
@@ -469,6 +470,15 @@ class PipelineDefinition:
         token = _BUILDER.set(builder)
         try:
             self.func(**python)
+        except ShipyardError:
+            raise
+        except Exception as exc:
+            _, where = user_traceback(exc)
+            raise PipelineDefinitionError(
+                f"Building pipeline {self.name!r} failed"
+                + (f" at {where}" if where else "")
+                + f": {type(exc).__name__}: {exc}"
+            ) from exc
         finally:
             _BUILDER.reset(token)
         source = f"{self.func.__module__}:{self.func.__qualname__}"

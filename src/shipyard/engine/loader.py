@@ -16,6 +16,13 @@ from typing import Any
 from shipyard.engine.graph import Pipeline, PipelineDefinition
 from shipyard.errors import ImportPathError
 
+_LOADED: dict[str, tuple[int, int]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
 
 def _import_file(path: Path) -> Any:
     folder = str(path.parent.resolve())
@@ -23,8 +30,16 @@ def _import_file(path: Path) -> Any:
         sys.path.insert(0, folder)
     module_name = path.stem if path.stem.isidentifier() else "shipyard_user_pipeline"
     existing = sys.modules.get(module_name)
-    if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == path.resolve():
+    stamp = _stamp(path)
+    if (
+        existing is not None
+        and Path(getattr(existing, "__file__", "") or "").resolve() == path.resolve()
+        and _LOADED.get(str(path.resolve())) == stamp
+    ):
         return existing
+    # A file edited since it was imported is imported again: running the old
+    # module would run code that no longer matches the file.
+    _LOADED[str(path.resolve())] = stamp
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportPathError(f"{path} is not a Python file that can be imported.")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import traceback
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,14 +28,13 @@ from shipyard.engine.context import StepContext, activate, deactivate
 from shipyard.engine.graph import Pipeline, StepNode
 from shipyard.engine.provenance import current_user, environment, git_info, hostname
 from shipyard.engine.step import check_output_type, split_outputs
+from shipyard.engine.tracebacks import user_traceback
 from shipyard.errors import MaterializerError, ShipyardError, StepFailed
 from shipyard.materializers import get_materializer
 from shipyard.stores.artifacts import ArtifactStore
 from shipyard.stores.metadata import MetadataStore
 from shipyard.stores.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
 from shipyard.stores.process import process_token
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 
 
 def new_id() -> str:
@@ -169,23 +167,6 @@ class RunResult:
         return self
 
 
-def _is_library_frame(filename: str) -> bool:
-    return os.path.realpath(filename).startswith(_PACKAGE_DIR)
-
-
-def _user_traceback(exc: BaseException) -> tuple[str, str | None]:
-    """The traceback without Shipyard's frames, and the deepest user frame."""
-    tb = exc.__traceback__
-    while tb is not None and _is_library_frame(tb.tb_frame.f_code.co_filename):
-        tb = tb.tb_next
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
-    where = None
-    for frame in traceback.extract_tb(tb) if tb is not None else []:
-        if not _is_library_frame(frame.filename) and "site-packages" not in frame.filename:
-            where = f"{os.path.relpath(frame.filename)}:{frame.lineno} in {frame.name}"
-    return text, where
-
-
 def _error_text(exc: BaseException, where: str | None) -> str:
     if isinstance(exc, ShipyardError):
         text = str(exc)
@@ -226,7 +207,7 @@ def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
                     hint=exc.hint,
                 ) from exc
     except Exception as exc:
-        text, where = _user_traceback(exc)
+        text, where = user_traceback(exc)
         return StepOutcome(started, time.time(), error=_error_text(exc, where), traceback=text)
     finally:
         deactivate(token)

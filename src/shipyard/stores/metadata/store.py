@@ -18,12 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    NoSuchModuleError,
-    OperationalError,
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from shipyard.errors import ArtifactNotFound, RunNotFound, StoreError, StoreVersionError
 from shipyard.stores.metadata import schema as t
@@ -118,9 +113,10 @@ class MetadataStore:
         self._sqlite = self._engine.dialect.name == "sqlite"
         try:
             self._ensure_schema()
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
             raise StoreError(
-                f"Cannot open the metadata store {_masked(url)!r}: {exc.orig}."
+                f"Cannot open the metadata store {_masked(url)!r}: {reason}."
             ) from exc
 
     def close(self) -> None:
