@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+
 def write_module(folder: Path, name: str, source: str) -> Path:
     """Write a Python module into ``folder`` and return its path."""
     path = folder / f"{name}.py"
