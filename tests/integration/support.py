@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import signal
 import subprocess
 import sys
 import time
@@ -37,7 +38,12 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def popen_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    """Start ``python -m shipyard ARGS`` without waiting for it."""
+    """Start ``python -m shipyard ARGS`` without waiting for it.
+
+    SIGINT is reset to its default in the child: a test runner started in the
+    background inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt, which the Ctrl-C tests need.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "shipyard", *args],
         cwd=cwd,
@@ -45,7 +51,12 @@ def popen_cli(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(
