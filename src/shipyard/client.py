@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,6 +109,7 @@ class Client:
         pipeline: Pipeline | PipelineDefinition | str,
         *,
         params: Mapping[str, Any] | None = None,
+        overrides: Sequence[str] = (),
         cache: bool = True,
         hooks: RunHooks | None = None,
         orchestrator: str | None = None,
@@ -117,8 +118,10 @@ class Client:
         """Run a pipeline and return how it ended; a failed step does not raise.
 
         Args:
-            pipeline: a ``Pipeline``, a ``@pipeline`` definition, or ``"file.py:name"``.
-            params: pipeline params (for a definition or target).
+            pipeline: a ``Pipeline``, a ``@pipeline`` definition, ``"file.py:name"``
+                or ``"pipeline.yaml"``.
+            params: pipeline params (for a definition or Python target).
+            overrides: ``key.path=value`` changes to a YAML pipeline (recorded).
             cache: False to execute every step.
             hooks: lifecycle callbacks, e.g. a progress display.
             orchestrator: orchestrator name; default the stack's.
@@ -133,7 +136,21 @@ class Client:
         from shipyard.orchestrators import get_orchestrator
 
         target = pipeline if isinstance(pipeline, str) else None
-        if isinstance(pipeline, str):
+        yaml_config: dict[str, Any] = {}
+        if isinstance(pipeline, str) and is_yaml_target(pipeline):
+            from shipyard.ml.compile import load_yaml_pipeline
+
+            if params:
+                raise ShipyardError(
+                    "A YAML pipeline takes overrides (--set key.path=value), not params."
+                )
+            built, yaml_config = load_yaml_pipeline(pipeline, overrides)
+        elif isinstance(pipeline, str):
+            if overrides:
+                raise ShipyardError(
+                    f"--set overrides are for YAML pipelines; {pipeline} is Python: pass "
+                    "params (-p key=value)."
+                )
             built = load_pipeline(pipeline, dict(params or {}))
         elif isinstance(pipeline, PipelineDefinition):
             built = pipeline.build(**dict(params or {}))
@@ -142,6 +159,7 @@ class Client:
         else:
             raise ShipyardError(f"Cannot run {pipeline!r}: expected a pipeline.")
         snapshot = {"target": target, "source": built.source, "params": built.params}
+        snapshot |= yaml_config
         return get_orchestrator(orchestrator or self.stack.orchestrator).run(
             built,
             artifact_store=self.artifact_store,
@@ -276,6 +294,11 @@ class Client:
             raise ShipyardError(f"{target} exists and is not empty; choose a new folder.")
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(MANIFEST), dirs_exist_ok=True)
         return target
+
+
+def is_yaml_target(target: str) -> bool:
+    """True for a path to a YAML pipeline file."""
+    return target.lower().endswith((".yaml", ".yml"))
 
 
 def run(

@@ -503,6 +503,7 @@ def test_to_dict_describes_the_graph_as_json():
         "inputs": {},
         "params": {"rows": 2},
         "outputs": {"output": "list"},
+        "tags": [],
     }
     assert steps["halve"]["inputs"] == {"values": "load.output"}
     assert steps["halve"]["outputs"] == {"first": "list", "second": "list"}

@@ -60,7 +60,7 @@ def load_value(record: ArtifactRecord, store: ArtifactStore, *, allow_pickle: bo
             "(or --allow-pickle on the command line).",
         )
     cls = get_materializer(record.materializer)
-    return cls().load(store.local_path(record.id))
+    return cls(trust=allow_pickle).load(store.local_path(record.id))
 
 
 def describe_value(record: ArtifactRecord, store: ArtifactStore) -> dict[str, Any]:

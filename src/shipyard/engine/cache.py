@@ -43,7 +43,17 @@ def compute_cache_key(node: StepNode, inputs: Mapping[str, ArtifactRecord]) -> C
         "materializers": materializers,
         "options": {"allow_pickle": node.step.allow_pickle},
     }
+    if node.step.func.__module__.split(".", 1)[0] == "shipyard":
+        # Shipyard's own steps: their helpers are library code, not hashed, so
+        # the library version stands for them.
+        parts["library"] = {"shipyard": _shipyard_version()}
     return CacheKey(stable_hash(parts), parts)
+
+
+def _shipyard_version() -> str:
+    from shipyard import __version__
+
+    return __version__
 
 
 def _short(value: Any) -> str:
@@ -93,6 +103,8 @@ def changes(current: Mapping[str, Any], previous: Mapping[str, Any]) -> list[str
         found.append(f"materializer changed ({_listing(mats)})")
     if current.get("options") != previous.get("options"):
         found.append("step options changed")
+    if current.get("library") != previous.get("library"):
+        found.append("Shipyard version changed")
     return found
 
 

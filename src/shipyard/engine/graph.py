@@ -25,6 +25,7 @@ from typing import Any, overload
 from shipyard.engine.step import SINGLE_OUTPUT, Step, arguments_of
 from shipyard.engine.tracebacks import user_traceback
 from shipyard.errors import ParamsError, PipelineDefinitionError, ShipyardError
+from shipyard.stores.metadata.records import ArtifactRecord
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def types_compatible(produced: Any, expected: Any) -> bool:
     Unknown or non-class annotations are compatible with anything; an int may
     feed a float.
     """
-    if produced is Any or expected is Any:
+    if produced is Any or expected is Any or expected is ArtifactRecord:
         return True
     wanted = [_class_of(e) for e in _options(expected)]
     if any(w is None or w is object for w in wanted):
@@ -262,6 +263,7 @@ class Pipeline:
                     "inputs": {arg: str(ref) for arg, ref in node.inputs.items()},
                     "params": dict(node.params_json),
                     "outputs": {k: _type_name(v) for k, v in node.outputs.items()},
+                    "tags": sorted(node.step.tags),
                 }
                 for node in self.nodes
             ],

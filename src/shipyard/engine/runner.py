@@ -187,7 +187,9 @@ def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
     token = activate(ctx)
     try:
         kwargs = {
-            name: load_value(record, store, allow_pickle=name in task.pickle_inputs)
+            name: record
+            if node.step.arguments[name].annotation is ArtifactRecord
+            else load_value(record, store, allow_pickle=name in task.pickle_inputs)
             for name, record in task.inputs.items()
         }
         kwargs.update(node.params)

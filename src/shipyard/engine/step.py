@@ -107,6 +107,7 @@ class Step:
     output_type: type | None = None
     cache: bool = True
     allow_pickle: bool = False
+    tags: frozenset[str] = frozenset()
     description: str = field(default="", compare=False)
 
     @property
@@ -132,6 +133,10 @@ class Step:
             cache=self.cache if cache is None else cache,
             allow_pickle=self.allow_pickle if allow_pickle is None else allow_pickle,
         )
+
+    def tagged(self, *tags: str) -> Step:
+        """A copy with more tags (``data`` marks a step whose output is a data version)."""
+        return replace(self, tags=self.tags | frozenset(tags))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from shipyard.engine.graph import current_builder
@@ -174,7 +179,12 @@ def arguments_of(
 
 
 def _make_step(
-    func: Callable[..., Any], *, name: str | None, cache: bool, allow_pickle: bool
+    func: Callable[..., Any],
+    *,
+    name: str | None,
+    cache: bool,
+    allow_pickle: bool,
+    tags: tuple[str, ...] = (),
 ) -> Step:
     if isinstance(func, Step):
         return func
@@ -192,6 +202,7 @@ def _make_step(
         output_type=output_type,
         cache=cache,
         allow_pickle=allow_pickle,
+        tags=frozenset(tags),
         description=inspect.getdoc(func) or "",
     )
 
@@ -200,7 +211,11 @@ def _make_step(
 def step(func: Callable[..., Any], /) -> Step: ...
 @overload
 def step(
-    *, name: str | None = None, cache: bool = True, allow_pickle: bool = False
+    *,
+    name: str | None = None,
+    cache: bool = True,
+    allow_pickle: bool = False,
+    tags: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -211,6 +226,7 @@ def step(
     name: str | None = None,
     cache: bool = True,
     allow_pickle: bool = False,
+    tags: tuple[str, ...] = (),
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Turn a typed function into a :class:`Step`.
 
@@ -219,6 +235,8 @@ def step(
         name: the step's name; default the function's name.
         cache: False to run the step on every run (e.g. it reads a live source).
         allow_pickle: True to let outputs without a safe materializer be pickled.
+        tags: labels for the step; ``data`` marks a step whose output is the
+            run's data version.
 
     Returns:
         The step, or a decorator that makes one.
@@ -233,11 +251,12 @@ def step(
         >>> double(4)
         8
     """
+    options = {"name": name, "cache": cache, "allow_pickle": allow_pickle, "tags": tuple(tags)}
     if func is not None:
-        return _make_step(func, name=name, cache=cache, allow_pickle=allow_pickle)
+        return _make_step(func, **options)
 
     def decorate(f: Callable[..., Any]) -> Step:
-        return _make_step(f, name=name, cache=cache, allow_pickle=allow_pickle)
+        return _make_step(f, **options)
 
     return decorate
 

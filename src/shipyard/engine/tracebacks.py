@@ -12,21 +12,21 @@ from pathlib import Path
 
 from shipyard.engine.hashing import is_user_file
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
+_ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 
-def _is_shipyard_frame(filename: str) -> bool:
-    return os.path.realpath(filename).startswith(_PACKAGE_DIR)
+def _is_engine_frame(filename: str) -> bool:
+    return os.path.realpath(filename).startswith(_ENGINE_DIR)
 
 
 def user_traceback(exc: BaseException) -> tuple[str, str | None]:
-    """The traceback without Shipyard's leading frames, and the deepest user frame.
+    """The traceback without the engine's leading frames, and the deepest user frame.
 
     Returns:
         ``(traceback text, "file.py:12 in func" or None)``.
     """
     tb = exc.__traceback__
-    while tb is not None and _is_shipyard_frame(tb.tb_frame.f_code.co_filename):
+    while tb is not None and _is_engine_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     text = "".join(traceback.format_exception(type(exc), exc, tb))
     where = None

@@ -37,6 +37,11 @@ class Materializer(ABC):
     PRIORITY: ClassVar[int] = 100
     FORMAT: ClassVar[str] = ""
 
+    def __init__(self, *, trust: bool = False) -> None:
+        #: True when the caller vouches for the artifact's origin: materializers
+        #: whose format can hold code (pickle, untrusted skops types) may load it.
+        self.trust = trust
+
     @classmethod
     def tag(cls) -> str:
         """``NAME/VERSION``, as recorded on artifacts and in cache keys."""

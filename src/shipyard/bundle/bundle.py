@@ -1,0 +1,276 @@
+"""``shipyard.bundle.bundle`` provides ``ModelBundle`` and ``Predictor``.
+
+A bundle is everything needed to predict from raw rows: the fitted
+preprocessing, the fitted model, the input schema learned in training, the
+label mapping, custom row transforms, metrics, and the ids of the run and the
+data version that made it. ``Predictor`` is the only prediction code path:
+the pipeline's evaluate step, ``shipyard predict`` and serving all use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import ShipyardError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+BUNDLE_FORMAT = 1
+
+
+class InputError(ShipyardError):
+    """Rows given for prediction do not fit the model's input schema."""
+
+    headline = "Invalid input rows"
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A fitted model with its preprocessing and everything needed to use it.
+
+    Attributes:
+        preprocessor: the fitted scikit-learn ColumnTransformer.
+        model: the fitted estimator.
+        features: feature column -> type (numeric, categorical, text, datetime, boolean).
+        schema: the input schema learned from the training split.
+        label: ``{"name", "task", "classes"}`` (classes: original label values, in
+            the order of the model's class indices; None for regression).
+        transforms: custom row transforms ``{"name", "run", "params"}`` applied
+            to raw rows before preprocessing.
+        metrics: evaluation metrics.
+        run_id: the run that made the bundle.
+        data_version: content hash of the data it was trained on.
+        model_class: import path of the estimator class.
+    """
+
+    preprocessor: Any
+    model: Any
+    features: Mapping[str, str]
+    schema: Mapping[str, Any]
+    label: Mapping[str, Any]
+    transforms: tuple[Mapping[str, Any], ...] = ()
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    data_version: str | None = None
+    model_class: str = ""
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression``."""
+        return str(self.label["task"])
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """Class labels (classification) in the order of probability columns."""
+        classes = self.label.get("classes")
+        return list(classes) if classes is not None else None
+
+    def with_info(self, **changes: Any) -> ModelBundle:
+        """A copy with metrics, run id or data version set."""
+        return replace(self, **changes)
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the fitted objects, JSON-ready."""
+        return {
+            "format": BUNDLE_FORMAT,
+            "features": dict(self.features),
+            "schema": dict(self.schema),
+            "label": dict(self.label),
+            "transforms": [dict(t) for t in self.transforms],
+            "metrics": dict(self.metrics),
+            "run_id": self.run_id,
+            "data_version": self.data_version,
+            "model_class": self.model_class,
+        }
+
+
+@dataclass
+class PredictionReport:
+    """What the predictor noticed in the last batch of rows."""
+
+    rows: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    unseen: dict[str, int] = field(default_factory=dict)
+
+
+_TRUE = {"true", "yes", "y", "t", "1", "1.0"}
+_FALSE = {"false", "no", "n", "f", "0", "0.0"}
+
+
+def _example(series: pd.Series, mask: pd.Series) -> str:
+    index = mask[mask].index[0]
+    return f"{series[index]!r} (row {index})"
+
+
+class Predictor:
+    """Predictions from raw rows through a bundle's preprocessing and model.
+
+    Args:
+        bundle: the model bundle.
+
+    Example:
+        >>> predictor = shipyard.load_bundle("latest")          # doctest: +SKIP
+        >>> predictor.predict(pd.read_csv("new.csv"))           # doctest: +SKIP
+    """
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        self.report = PredictionReport()
+        self._transforms = [_load_transform(t) for t in bundle.transforms]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The raw columns the model reads."""
+        return list(self.bundle.features)
+
+    def prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Apply custom transforms and check rows against the input schema.
+
+        Returns:
+            The feature columns, in order.
+
+        Raises:
+            InputError: naming each missing column and each column of the wrong type.
+        """
+        frame = rows
+        for func, params in self._transforms:
+            frame = func(frame, **params)
+        missing = [c for c in self.feature_columns if c not in frame.columns]
+        if missing:
+            raise InputError(
+                f"Missing column(s) {', '.join(map(repr, missing))}; the model needs "
+                f"{self.feature_columns}."
+            )
+        schema = self.bundle.schema.get("columns", {})
+        problems: list[str] = []
+        unseen: dict[str, int] = {}
+        for column, kind in self.bundle.features.items():
+            problem = _type_problem(frame[column], kind)
+            if problem:
+                problems.append(f"column {column!r}: {problem}")
+            elif kind == "categorical":
+                known = schema.get(column, {})
+                if known.get("categories_complete", True) and "categories" in known:
+                    count = _count_unseen(frame[column], set(known["categories"]))
+                    if count:
+                        unseen[column] = count
+        if problems:
+            raise InputError("; ".join(problems))
+        self.report = PredictionReport(
+            rows=len(frame),
+            extra_columns=[c for c in rows.columns if c not in self.bundle.features],
+            unseen=unseen,
+        )
+        return frame[self.feature_columns]
+
+    def transform(self, rows: pd.DataFrame) -> np.ndarray:
+        """The model's input matrix for raw rows."""
+        return self.bundle.preprocessor.transform(self.prepare(rows))
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        """Predicted labels (original label values) or numbers."""
+        import numpy as np
+
+        raw = self.bundle.model.predict(self.transform(rows))
+        classes = self.bundle.classes
+        if classes is None:
+            return np.asarray(raw)
+        return np.asarray(classes)[np.asarray(raw, dtype=int)]
+
+    def predict_proba(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Class probabilities, one column per class.
+
+        Raises:
+            ShipyardError: for a regression model or one without predict_proba.
+        """
+        import pandas as pd
+
+        classes = self.bundle.classes
+        if classes is None or not hasattr(self.bundle.model, "predict_proba"):
+            raise ShipyardError(
+                f"{self.bundle.model_class or 'This model'} gives no class probabilities."
+            )
+        proba = self.bundle.model.predict_proba(self.transform(rows))
+        return pd.DataFrame(proba, columns=[str(c) for c in classes], index=rows.index)
+
+    def predict_frame(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``prediction`` and, for classifiers, ``proba_<class>`` columns."""
+        import numpy as np
+        import pandas as pd
+
+        matrix = self.transform(rows)
+        raw = self.bundle.model.predict(matrix)
+        classes = self.bundle.classes
+        out = pd.DataFrame(index=rows.index)
+        if classes is None:
+            out["prediction"] = np.asarray(raw)
+            return out
+        out["prediction"] = np.asarray(classes)[np.asarray(raw, dtype=int)]
+        if hasattr(self.bundle.model, "predict_proba"):
+            proba = self.bundle.model.predict_proba(matrix)
+            for i, cls in enumerate(classes):
+                out[f"proba_{cls}"] = proba[:, i]
+        return out
+
+
+def _type_problem(series: pd.Series, kind: str) -> str | None:
+    import pandas as pd
+    from pandas.api import types as pt
+
+    present = series.notna()
+    if kind == "numeric" and not pt.is_numeric_dtype(series):
+        bad = present & pd.to_numeric(series, errors="coerce").isna()
+        if bad.any():
+            return f"expected numbers, found {_example(series, bad)}"
+    elif kind == "boolean" and not pt.is_bool_dtype(series):
+        text = series.astype(str).str.strip().str.lower()
+        bad = present & ~text.isin(_TRUE | _FALSE)
+        if bad.any():
+            return f"expected true/false (or yes/no, 1/0), found {_example(series, bad)}"
+    elif kind == "datetime" and not (pt.is_datetime64_any_dtype(series) or pt.is_numeric_dtype(series)):
+        parsed = pd.to_datetime(series, errors="coerce", format="mixed")
+        bad = present & parsed.isna()
+        if bad.any():
+            return f"expected dates, found {_example(series, bad)}"
+    return None
+
+
+def _count_unseen(series: pd.Series, known: set[str]) -> int:
+    from shipyard.bundle.transformers import _category_text
+
+    values = series.dropna()
+    if values.empty:
+        return 0
+    return int((~values.map(_category_text).isin(known)).sum())
+
+
+def _load_transform(spec: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The function of a custom row transform, by its ``module:function`` path."""
+    from shipyard.engine.hashing import is_user_file
+
+    module_name, _, attr = str(spec["run"]).partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        func = getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise ShipyardError(
+            f"The bundle applies the custom step {spec['name']!r} ({spec['run']}) to raw "
+            f"rows, but it cannot be imported here: {exc}.",
+            hint="Run from the project folder (or put it on PYTHONPATH).",
+        ) from exc
+    func = getattr(func, "__shipyard_func__", func)
+    filename = getattr(getattr(module, "__spec__", None), "origin", None) or ""
+    if not is_user_file(filename):
+        raise ShipyardError(
+            f"The bundle's custom step {spec['name']!r} points to {spec['run']}, which is not "
+            "part of a project's own code; refusing to call it."
+        )
+    return func, dict(spec.get("params") or {})
+
+
+__all__ = ["BUNDLE_FORMAT", "InputError", "ModelBundle", "PredictionReport", "Predictor"]

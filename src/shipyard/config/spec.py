@@ -1,0 +1,387 @@
+"""``shipyard.config.spec`` provides ``PipelineSpec``: the YAML pipeline, validated.
+
+Every model forbids unknown keys and is frozen. Defaults are documented on
+each field and in ``docs/yaml.md``. The spec is pure configuration: it is
+compiled into a :class:`~shipyard.engine.graph.Pipeline` by ``shipyard.ml``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+FeatureType = Literal["numeric", "categorical", "text", "datetime", "boolean"]
+FEATURE_TYPES: tuple[str, ...] = ("numeric", "categorical", "text", "datetime", "boolean")
+SPLITS = ("train", "eval", "test")
+DATETIME_PARTS = (
+    "year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "weekofyear", "quarter",
+)
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
+METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- preprocessing methods -----------------------------------------------------------
+
+
+class _ImputeOptions(_Spec):
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = "median"
+    value: Any = None
+
+
+class _NoOptions(_Spec):
+    pass
+
+
+class _ClipOptions(_Spec):
+    min: float | None = None
+    max: float | None = None
+
+
+class _BucketizeOptions(_Spec):
+    bins: int = Field(5, ge=2, le=1000)
+    strategy: Literal["quantile", "uniform"] = "quantile"
+    edges: list[float] | None = None
+
+
+class _OneHotOptions(_Spec):
+    max_categories: int = Field(20, ge=2)
+    min_frequency: float | None = Field(None, gt=0)
+
+
+class _HashOptions(_Spec):
+    n_features: int = Field(16, ge=2, le=1 << 20)
+
+
+class _DatetimeOptions(_Spec):
+    parts: list[Literal[DATETIME_PARTS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["hour", "dayofweek", "month"], min_length=1
+    )
+
+
+class _TfidfOptions(_Spec):
+    max_features: int = Field(500, ge=1)
+    ngram_max: int = Field(1, ge=1, le=3)
+
+
+#: Method name -> (options model, the option a scalar shorthand sets, types it applies to).
+METHODS: dict[str, tuple[type[_Spec], str | None, tuple[str, ...]]] = {
+    "impute": (_ImputeOptions, "strategy", FEATURE_TYPES),
+    "standard": (_NoOptions, None, ("numeric",)),
+    "minmax": (_NoOptions, None, ("numeric",)),
+    "robust": (_NoOptions, None, ("numeric",)),
+    "log1p": (_NoOptions, None, ("numeric",)),
+    "clip": (_ClipOptions, None, ("numeric",)),
+    "bucketize": (_BucketizeOptions, "bins", ("numeric",)),
+    "onehot": (_OneHotOptions, "max_categories", ("categorical", "boolean")),
+    "ordinal": (_NoOptions, None, ("categorical", "boolean")),
+    "hash": (_HashOptions, "n_features", ("categorical", "text")),
+    "datetime": (_DatetimeOptions, "parts", ("datetime",)),
+    "tfidf": (_TfidfOptions, "max_features", ("text",)),
+    "boolean": (_NoOptions, None, ("boolean",)),
+    "passthrough": (_NoOptions, None, ("numeric", "boolean")),
+}
+
+
+class Method(_Spec):
+    """One preprocessing method: ``standard``, ``{impute: median}``, ``{clip: {min: 0}}``."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, raw: Any) -> Any:
+        if isinstance(raw, Method):
+            return raw
+        if isinstance(raw, dict) and set(raw) == {"name", "options"}:
+            name, value = raw["name"], raw["options"]
+        elif isinstance(raw, str):
+            name, value = raw, None
+        elif isinstance(raw, dict) and len(raw) == 1:
+            ((name, value),) = raw.items()
+        else:
+            raise ValueError(
+                "a method is a name (standard) or a one-key mapping ({clip: {min: 0}}); "
+                f"got {raw!r}"
+            )
+        if name not in METHODS:
+            import difflib
+
+            guess = difflib.get_close_matches(str(name), list(METHODS), n=1, cutoff=0.6)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            raise ValueError(
+                f"unknown preprocessing method {name!r}{hint} known: {', '.join(METHODS)}"
+            )
+        options_model, shorthand, _ = METHODS[name]
+        if value is None:
+            options: dict[str, Any] = {}
+        elif isinstance(value, dict):
+            options = value
+        elif shorthand is not None:
+            options = {shorthand: value}
+        else:
+            raise ValueError(f"method {name!r} takes no options; got {value!r}")
+        try:
+            validated = options_model.model_validate(options)
+        except ValidationError as exc:
+            raise ValueError(_options_problem(name, options_model, exc)) from None
+        return {"name": name, "options": validated.model_dump(exclude_none=False)}
+
+    def applies_to(self, feature_type: str) -> bool:
+        """True when the method can be used on columns of this type."""
+        return feature_type in METHODS[self.name][2]
+
+
+def _options_problem(name: str, model: type[_Spec], exc: ValidationError) -> str:
+    import difflib
+
+    allowed = list(model.model_fields)
+    err = exc.errors()[0]
+    option = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        guess = difflib.get_close_matches(option, allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        listing = ", ".join(allowed) if allowed else "none"
+        return f"method {name!r} has no option {option!r}{hint} options: {listing}"
+    return f"method {name!r}, option {option!r}: {err['msg']} (got {err.get('input')!r})"
+
+
+def _methods(*items: Any) -> list[Method]:
+    return [Method.model_validate(item) for item in items]
+
+
+class PreprocessSpec(_Spec):
+    """Preprocessing by feature type, and per-column overrides.
+
+    Each list is applied in order to the columns of that type; ``columns``
+    replaces the list for the named columns.
+    """
+
+    numeric: list[Method] = Field(default_factory=lambda: _methods({"impute": "median"}, "standard"))
+    categorical: list[Method] = Field(
+        default_factory=lambda: _methods({"impute": "most_frequent"}, {"onehot": 20})
+    )
+    boolean: list[Method] = Field(
+        default_factory=lambda: _methods({"impute": "most_frequent"}, "boolean")
+    )
+    datetime: list[Method] = Field(default_factory=lambda: _methods("datetime"))
+    text: list[Method] = Field(default_factory=lambda: _methods("tfidf"))
+    columns: dict[str, list[Method]] = Field(default_factory=dict)
+
+    def for_type(self, feature_type: str) -> list[Method]:
+        """The methods applied to columns of ``feature_type``."""
+        return list(getattr(self, feature_type))
+
+
+# -- the other blocks -------------------------------------------------------------------
+
+
+class Ratios(_Spec):
+    """Fractions of rows for each split; they must add up to 1."""
+
+    train: float = Field(0.7, gt=0, lt=1)
+    eval: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Ratios:
+        total = self.train + self.eval + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"ratios must add up to 1; train {self.train} + eval {self.eval} + test "
+                f"{self.test} = {total:g}"
+            )
+        return self
+
+
+class SplitSpec(_Spec):
+    """How rows are divided into train, eval and test.
+
+    ``random`` (seeded), ``stratified`` (keeps the label's class shares),
+    ``time`` (earliest rows train, latest test, by ``column``), ``group`` (all
+    rows of a ``column`` value land in one split). Fractions come from
+    ``ratios``; ``time`` may give explicit ``cutoffs`` (where eval and test
+    start) and ``group`` explicit ``groups`` (values for eval and test).
+    """
+
+    by: Literal["random", "stratified", "time", "group"] = "random"
+    column: str | None = None
+    ratios: Ratios = Field(default_factory=Ratios)
+    cutoffs: dict[Literal["eval", "test"], str | int | float] | None = None
+    groups: dict[Literal["eval", "test"], list[Any]] | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitSpec:
+        if self.by in ("time", "group") and not self.column:
+            raise ValueError(f"split by {self.by} needs 'column'")
+        if self.by in ("random", "stratified") and self.column:
+            raise ValueError(f"split by {self.by} takes no 'column'")
+        if self.cutoffs is not None:
+            if self.by != "time":
+                raise ValueError("'cutoffs' is only for split by time")
+            if set(self.cutoffs) != {"eval", "test"}:
+                raise ValueError("'cutoffs' needs both eval and test")
+        if self.groups is not None:
+            if self.by != "group":
+                raise ValueError("'groups' is only for split by group")
+            if set(self.groups) != {"eval", "test"}:
+                raise ValueError("'groups' needs both eval and test")
+        return self
+
+
+class TrainSpec(_Spec):
+    """The estimator: an import path to a class with fit/predict, its params and the task."""
+
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    task: Literal["classification", "regression"] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][\w.]*[.:][A-Za-z_]\w*", value):
+            raise ValueError(
+                f"model must be an import path such as "
+                f"sklearn.ensemble.HistGradientBoostingClassifier; got {value!r}"
+            )
+        return value
+
+
+class EvaluateSpec(_Spec):
+    """Metrics computed on the eval and test splits, overall and per slice."""
+
+    metrics: list[Literal[METRICS]] | None = None  # type: ignore[valid-type]
+    slices: list[str] = Field(default_factory=list)
+    max_slice_values: int = Field(20, ge=1, le=1000)
+
+
+class Threshold(_Spec):
+    """Bounds a metric must respect: ``{min: 0.75}``, ``{max: 3.0}`` or both."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Threshold:
+        if self.min is None and self.max is None:
+            raise ValueError("a threshold needs 'min' or 'max'")
+        return self
+
+
+class CustomStepSpec(_Spec):
+    """A Python step by import path, inserted into the data flow after ``after``.
+
+    The function takes a DataFrame (first argument) and returns a DataFrame;
+    ``params`` are passed as keyword arguments. It runs on the whole dataset
+    before the split, and the model bundle applies it to raw rows at
+    prediction time too.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z_][\w-]*$")
+    run: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    after: str = "ingest"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataSourceSpec(_Spec):
+    """A table read from a database (SQL) instead of a file."""
+
+    sql: str
+    url: str
+
+
+class PipelineSpec(_Spec):
+    """A training pipeline described in YAML.
+
+    Required: ``name``, ``data``, ``label``, ``train``. Everything else has a
+    default: features inferred, random 70/15/15 split, the preprocessing
+    defaults per type, the default metrics of the task, no gate.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_][\w.-]*$", max_length=200)
+    description: str = ""
+    data: str | DataSourceSpec
+    label: str
+    features: list[str] | dict[str, FeatureType] | None = None
+    drop: list[str] = Field(default_factory=list)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
+    train: TrainSpec
+    evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    gate: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], Threshold] | None = None
+    steps: list[CustomStepSpec] = Field(default_factory=list)
+
+    @field_validator("gate")
+    @classmethod
+    def _gate_metrics(cls, value: Mapping[str, Threshold] | None) -> Mapping[str, Threshold] | None:
+        for metric in value or {}:
+            if metric not in METRICS:
+                import difflib
+
+                guess = difflib.get_close_matches(metric, METRICS, n=1, cutoff=0.6)
+                hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                raise ValueError(f"unknown metric {metric!r}{hint} known: {', '.join(METRICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineSpec:
+        if self.label in self.drop:
+            raise ValueError(f"the label {self.label!r} is also in 'drop'")
+        names = [s.name for s in self.steps]
+        reserved = {"ingest", "split", "features", "preprocess", "train", "evaluate", "gate", "bundle"}
+        for step_spec in self.steps:
+            if step_spec.name in reserved or names.count(step_spec.name) > 1:
+                raise ValueError(
+                    f"custom step name {step_spec.name!r} is taken; standard steps: "
+                    f"{', '.join(sorted(reserved))}"
+                )
+            if step_spec.after != "ingest" and step_spec.after not in names:
+                raise ValueError(
+                    f"custom step {step_spec.name!r} runs after {step_spec.after!r}, which is "
+                    f"neither 'ingest' nor a custom step ({', '.join(names)})"
+                )
+        return self
+
+    def declared_features(self) -> dict[str, str | None]:
+        """Columns named under ``features`` with their declared type (None: infer)."""
+        if self.features is None:
+            return {}
+        if isinstance(self.features, list):
+            return {name: None for name in self.features}
+        return dict(self.features)
+
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "DATETIME_PARTS",
+    "FEATURE_TYPES",
+    "METHODS",
+    "METRICS",
+    "REGRESSION_METRICS",
+    "CustomStepSpec",
+    "DataSourceSpec",
+    "EvaluateSpec",
+    "Method",
+    "PipelineSpec",
+    "PreprocessSpec",
+    "Ratios",
+    "SplitSpec",
+    "Threshold",
+    "TrainSpec",
+]

@@ -1,0 +1,256 @@
+"""``shipyard.ml.compile`` turns a ``PipelineSpec`` into a ``Pipeline`` of standard steps.
+
+The graph::
+
+    ingest -> [custom steps] -> split -> features -> preprocess -> train
+           -> evaluate -> [gate] -> bundle
+
+Problems found here (no file matches ``data``, a column named in the YAML
+missing from the data, a custom step that cannot be imported) are
+:class:`~shipyard.config.yamlio.ConfigError` naming the YAML line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shipyard.config.loader import LoadedSpec, load_spec
+from shipyard.config.yamlio import ConfigError
+from shipyard.engine.graph import OutputRef, Pipeline, StepNode, validate_params
+from shipyard.engine.step import Step, step
+from shipyard.errors import ParamsError, ShipyardError
+from shipyard.ml import steps as std
+from shipyard.ml.data import DataError, fingerprint, header, resolve_files
+
+
+def _source(loaded: LoadedSpec) -> tuple[str, list[Path]]:
+    spec = loaded.spec
+    where = loaded.where("data")
+    if not isinstance(spec.data, str):
+        raise ConfigError(
+            [f"{where}: reading from SQL comes with the data sources of a later release; "
+             "give a CSV/Parquet path or glob"]
+        )
+    if "@" in spec.data and not any(ch in spec.data for ch in "/\\*"):
+        raise ConfigError(
+            [f"{where}: {spec.data!r} names a registered dataset, and this version has no "
+             "dataset registry yet; give a CSV/Parquet path or glob"]
+        )
+    base = loaded.path.parent.resolve()
+    try:
+        files = resolve_files(spec.data, base)
+    except DataError as exc:
+        raise ConfigError([f"{where}: {exc.message}"]) from None
+    pattern = spec.data if Path(spec.data).is_absolute() else str(base / spec.data)
+    return pattern, files
+
+
+def required_columns(loaded: LoadedSpec) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
+    """Columns the YAML names, each with where (key path) it is named."""
+    spec = loaded.spec
+    uses: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
+
+    def add(column: str, label: str, loc: tuple[Any, ...]) -> None:
+        uses.setdefault(column, []).append((label, loc))
+
+    add(spec.label, "label", ("label",))
+    if spec.split.column:
+        add(spec.split.column, "split.column", ("split", "column"))
+    for i, column in enumerate(spec.drop):
+        add(column, "drop", ("drop", i))
+    for column in spec.declared_features():
+        add(column, "features", ("features", column) if isinstance(spec.features, dict) else ("features",))
+    for i, column in enumerate(spec.evaluate.slices):
+        add(column, "evaluate.slices", ("evaluate", "slices", i))
+    for column in spec.preprocess.columns:
+        add(column, "preprocess.columns", ("preprocess", "columns", column))
+    return uses
+
+
+def _check_columns(loaded: LoadedSpec, files: Sequence[Path]) -> None:
+    try:
+        available = header(files[0])
+    except (OSError, ShipyardError, ValueError):
+        return  # the ingest step reports unreadable files with the details
+    problems = []
+    for column, places in required_columns(loaded).items():
+        if column in available:
+            continue
+        label, loc = places[0]
+        problems.append(
+            f"{loaded.where(*loc)}: column {column!r} ({label}) is not in {files[0].name}; "
+            f"available: {', '.join(available)}"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _custom_step(loaded: LoadedSpec, index: int) -> Step:
+    custom = loaded.spec.steps[index]
+    where = loaded.where("steps", index, "run")
+    folder = str(loaded.path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_name, _, attr = custom.run.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError([f"{where}: cannot import {module_name!r}: {exc}"]) from None
+    target = getattr(module, attr, None)
+    if target is None:
+        raise ConfigError([f"{where}: module {module_name!r} has no {attr!r}"])
+    if not isinstance(target, Step) and not callable(target):
+        raise ConfigError([f"{where}: {custom.run} is not a function"])
+    made = target if isinstance(target, Step) else step(target)
+    if not made.arguments:
+        raise ConfigError([f"{where}: {custom.run} must take the data as its first argument"])
+    return made.named(custom.name)
+
+
+def _custom_nodes(loaded: LoadedSpec) -> tuple[list[StepNode], OutputRef]:
+    """Nodes for the custom steps, and the output that feeds the split."""
+    spec = loaded.spec
+    nodes: list[StepNode] = []
+    consumed: set[str] = set()
+    for index, custom in enumerate(spec.steps):
+        made = _custom_step(loaded, index)
+        data_arg = next(iter(made.arguments))
+        names = [a for a in made.arguments if a != data_arg]
+        try:
+            params, params_json = validate_params(made, custom.params, names=names)
+        except ParamsError as exc:
+            raise ConfigError([f"{loaded.where('steps', index, 'params')}: {exc.message}"]) from None
+        nodes.append(StepNode(custom.name, made, {data_arg: OutputRef(custom.after)}, params, params_json))
+        consumed.add(custom.after)
+    leaves = [n.name for n in nodes if n.name not in consumed]
+    if len(leaves) > 1:
+        raise ConfigError(
+            [f"{loaded.where('steps')}: custom steps must form one chain after ingest; "
+             f"{', '.join(leaves)} all end it"]
+        )
+    return nodes, OutputRef(leaves[0] if leaves else "ingest")
+
+
+def compile_spec(loaded: LoadedSpec) -> Pipeline:
+    """The pipeline a loaded spec describes.
+
+    Raises:
+        ConfigError: for missing data files, columns or custom steps, naming the line.
+    """
+    spec = loaded.spec
+    pattern, files = _source(loaded)
+    if not spec.steps:
+        _check_columns(loaded, files)
+    custom_nodes, data = _custom_nodes(loaded)
+    required = {column: [label for label, _ in places] for column, places in required_columns(loaded).items()}
+    transforms = [
+        {"name": c.name, "run": c.run, "params": dict(c.params)} for c in spec.steps
+    ]
+    split_params = {
+        "label": spec.label,
+        "by": spec.split.by,
+        "ratios": spec.split.ratios.model_dump(),
+        "column": spec.split.column,
+        "cutoffs": spec.split.cutoffs,
+        "groups": spec.split.groups,
+        "seed": spec.split.seed,
+        "required": required,
+    }
+    nodes = [
+        _node("ingest", std.ingest, params={"path": pattern, "fingerprint": fingerprint(files)}),
+        *custom_nodes,
+        _node("split", std.split, {"data": data}, split_params),
+        _node(
+            "features",
+            std.features,
+            {"train": OutputRef("split", "train")},
+            {
+                "label": spec.label,
+                "declared": spec.declared_features(),
+                "drop": list(spec.drop),
+                "task": spec.train.task,
+            },
+        ),
+        _node(
+            "preprocess",
+            std.preprocess,
+            {"train": OutputRef("split", "train"), "features": OutputRef("features")},
+            {"methods": spec.preprocess.model_dump(mode="json")},
+        ),
+        _node(
+            "train",
+            std.train,
+            {
+                "train": OutputRef("split", "train"),
+                "preprocessor": OutputRef("preprocess", "preprocessor"),
+                "schema": OutputRef("preprocess", "schema"),
+                "features": OutputRef("features"),
+            },
+            {
+                "label": spec.label,
+                "model": spec.train.model,
+                "params": dict(spec.train.params),
+                "transforms": transforms,
+            },
+        ),
+        _node(
+            "evaluate",
+            std.evaluate,
+            {
+                "model": OutputRef("train"),
+                "eval_split": OutputRef("split", "eval"),
+                "test_split": OutputRef("split", "test"),
+            },
+            {
+                "metrics": list(spec.evaluate.metrics) if spec.evaluate.metrics else None,
+                "slices": list(spec.evaluate.slices),
+                "max_slice_values": spec.evaluate.max_slice_values,
+            },
+        ),
+    ]
+    metrics = OutputRef("evaluate", "metrics")
+    if spec.gate:
+        thresholds = {name: bound.model_dump() for name, bound in spec.gate.items()}
+        nodes.append(_node("gate", std.gate, {"metrics": metrics}, {"thresholds": thresholds}))
+        metrics = OutputRef("gate")
+    nodes.append(
+        _node("bundle", std.bundle, {"model": OutputRef("train"), "metrics": metrics, "data": OutputRef("ingest")})
+    )
+    return Pipeline(spec.name, nodes, source=str(loaded.path))
+
+
+def _node(
+    name: str,
+    made: Step,
+    inputs: dict[str, OutputRef] | None = None,
+    params: dict[str, Any] | None = None,
+) -> StepNode:
+    values = params or {}
+    names = [a for a in made.arguments if a not in (inputs or {})]
+    python, as_json = validate_params(made, values, names=names)
+    return StepNode(name, made, dict(inputs or {}), python, as_json)
+
+
+def load_yaml_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Pipeline, dict[str, Any]]:
+    """Load, validate and compile a YAML pipeline.
+
+    Returns:
+        The pipeline and the config to record on its run (the YAML as loaded,
+        the overrides, the file).
+    """
+    loaded = load_spec(path, overrides)
+    pipeline = compile_spec(loaded)
+    config = {
+        "kind": "yaml",
+        "file": str(path),
+        "spec": loaded.raw,
+        "overrides": list(overrides),
+    }
+    return pipeline, config
+
+
+__all__ = ["compile_spec", "load_yaml_pipeline", "required_columns"]

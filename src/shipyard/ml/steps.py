@@ -1,0 +1,265 @@
+"""``shipyard.ml.steps`` provides the standard steps a YAML pipeline compiles to.
+
+ingest -> [custom steps] -> split -> features -> preprocess -> train ->
+evaluate -> [gate] -> bundle. Heavy libraries are imported inside the steps,
+so a fully cached run never loads pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from shipyard.engine.context import get_step_context, log_metrics
+from shipyard.engine.step import step
+from shipyard.errors import ShipyardError
+from shipyard.stores.metadata.records import ArtifactRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.bundle.bundle import ModelBundle
+
+
+class GateFailed(ShipyardError):
+    """The model missed a threshold of the pipeline's gate."""
+
+    headline = "Gate failed"
+
+
+class Splits(NamedTuple):
+    train: pd.DataFrame
+    eval: pd.DataFrame
+    test: pd.DataFrame
+
+
+class Fitted(NamedTuple):
+    preprocessor: Any
+    schema: dict
+
+
+class Evaluation(NamedTuple):
+    metrics: dict
+    predictions: pd.DataFrame
+
+
+@step(tags=("data",))
+def ingest(path: str, fingerprint: str) -> pd.DataFrame:
+    """Read the source files into one table: its content hash is the data version."""
+    from shipyard.ml.data import read_table, resolve_files
+
+    frame = read_table(resolve_files(path, Path.cwd()))
+    log_metrics(rows=len(frame), columns=frame.shape[1])
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, required: dict[str, list[str]]) -> None:
+    from shipyard.ml.data import DataError
+
+    missing = [
+        f"{column!r} ({', '.join(uses)})" for column, uses in required.items() if column not in frame
+    ]
+    if missing:
+        raise DataError(
+            f"Column(s) named in the pipeline are not in the data: {'; '.join(missing)}. "
+            f"Available: {', '.join(map(str, frame.columns))}."
+        )
+
+
+@step
+def split(
+    data: pd.DataFrame,
+    label: str,
+    by: str = "random",
+    ratios: dict | None = None,
+    column: str | None = None,
+    cutoffs: dict | None = None,
+    groups: dict | None = None,
+    seed: int = 0,
+    required: dict | None = None,
+) -> Splits:
+    """Divide rows into train, eval and test."""
+    from shipyard.ml.split import split_frame
+
+    _require_columns(data, required or {label: ["label"]})
+    parts = split_frame(
+        data,
+        by=by,
+        label=label,
+        ratios=ratios or {"train": 0.7, "eval": 0.15, "test": 0.15},
+        column=column,
+        cutoffs=cutoffs,
+        groups=groups,
+        seed=seed,
+    )
+    log_metrics({f"{name}_rows": len(frame) for name, frame in parts.items()})
+    return Splits(parts["train"], parts["eval"], parts["test"])
+
+
+@step
+def features(
+    train: pd.DataFrame,
+    label: str,
+    declared: dict | None = None,
+    drop: list | None = None,
+    task: str | None = None,
+) -> dict:
+    """Feature columns and their types (declared or inferred), and the task."""
+    from shipyard.ml.features import infer_task, resolve_features
+
+    columns = resolve_features(train, label=label, declared=declared or {}, drop=drop or [])
+    if not columns:
+        raise ShipyardError(f"No feature columns are left besides the label {label!r}.")
+    return {
+        "columns": columns,
+        "task": task or infer_task(train[label]),
+        "task_inferred": task is None,
+    }
+
+
+@step
+def preprocess(train: pd.DataFrame, features: dict, methods: dict | None = None) -> Fitted:
+    """Fit the preprocessing on the train split; learn the input schema."""
+    from shipyard.bundle.schema import infer_input_schema
+    from shipyard.config.spec import PreprocessSpec
+    from shipyard.ml.preprocess import build_preprocessor
+
+    types = {name: str(info["type"]) for name, info in features["columns"].items()}
+    spec = PreprocessSpec.model_validate(methods or {})
+    transformer = build_preprocessor(types, spec)
+    transformer.fit(train[list(types)])
+    return Fitted(transformer, infer_input_schema(train, types))
+
+
+@step
+def train(
+    train: pd.DataFrame,
+    preprocessor: Any,
+    schema: dict,
+    features: dict,
+    label: str,
+    model: str,
+    params: dict | None = None,
+    transforms: list | None = None,
+) -> ModelBundle:
+    """Fit the model on the preprocessed train split; return the model bundle."""
+    from shipyard.bundle.bundle import ModelBundle
+    from shipyard.ml.train import encode_labels, make_model, regression_target
+
+    types = {name: str(info["type"]) for name, info in features["columns"].items()}
+    task = features["task"]
+    estimator = make_model(model, params or {})
+    matrix = preprocessor.transform(train[list(types)])
+    if task == "classification":
+        target, classes = encode_labels(train[label])
+    else:
+        target, classes = regression_target(train[label]), None
+    estimator.fit(matrix, target)
+    return ModelBundle(
+        preprocessor=preprocessor,
+        model=estimator,
+        features=types,
+        schema=schema,
+        label={"name": label, "task": task, "classes": classes},
+        transforms=tuple(transforms or ()),
+        model_class=model,
+    )
+
+
+def _slice_metrics(
+    frame: pd.DataFrame,
+    predictions: pd.DataFrame,
+    *,
+    slices: list,
+    max_values: int,
+    measure: Any,
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for column in slices:
+        keys = frame[column].astype(str).where(frame[column].notna(), "<missing>")
+        for value in keys.value_counts().head(max_values).index:
+            mask = (keys == value).to_numpy()
+            for name, number in measure(frame[mask], predictions[mask]).items():
+                out[f"test[{column}={value}].{name}"] = number
+            out[f"test[{column}={value}].rows"] = float(mask.sum())
+    return out
+
+
+@step
+def evaluate(
+    model: ModelBundle,
+    eval_split: pd.DataFrame,
+    test_split: pd.DataFrame,
+    metrics: list | None = None,
+    slices: list | None = None,
+    max_slice_values: int = 20,
+) -> Evaluation:
+    """Metrics on the eval and test splits (and per slice of test) through the Predictor."""
+    from shipyard.bundle.bundle import Predictor
+    from shipyard.ml.metrics import default_metrics, split_metrics
+
+    predictor = Predictor(model)
+    names = metrics or list(default_metrics(model.task))
+
+    def measure(frame: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, float]:
+        return split_metrics(
+            frame, predicted, label=model.label["name"], task=model.task,
+            classes=model.classes, names=names,
+        )
+
+    out: dict[str, float] = {}
+    test_predictions = None
+    for split_name, frame in (("eval", eval_split), ("test", test_split)):
+        predicted = predictor.predict_frame(frame)
+        out |= {f"{split_name}.{k}": v for k, v in measure(frame, predicted).items()}
+        test_predictions = predicted
+    assert test_predictions is not None
+    out |= _slice_metrics(
+        test_split, test_predictions, slices=slices or [], max_values=max_slice_values,
+        measure=measure,
+    )
+    log_metrics(out)
+    return Evaluation(out, test_predictions.reset_index(drop=True))
+
+
+@step
+def gate(metrics: dict, thresholds: dict) -> dict:
+    """Fail the run unless every threshold holds on the eval split."""
+    failures = []
+    for name, bound in thresholds.items():
+        value = metrics.get(f"eval.{name}")
+        if value is None:
+            failures.append(f"eval {name} was not computed")
+            continue
+        if bound.get("min") is not None and value < bound["min"]:
+            failures.append(f"eval {name} {value:.4g} is below the minimum {bound['min']:g}")
+        if bound.get("max") is not None and value > bound["max"]:
+            failures.append(f"eval {name} {value:.4g} is above the maximum {bound['max']:g}")
+    if failures:
+        raise GateFailed("the model is not accepted: " + "; ".join(failures))
+    return metrics
+
+
+@step
+def bundle(model: ModelBundle, metrics: dict, data: ArtifactRecord) -> ModelBundle:
+    """The accepted model bundle, stamped with its metrics, run and data version."""
+    overall = {k: v for k, v in metrics.items() if "[" not in k}
+    return model.with_info(
+        metrics=overall, run_id=get_step_context().run_id, data_version=data.id
+    )
+
+
+__all__ = [
+    "Evaluation",
+    "Fitted",
+    "GateFailed",
+    "Splits",
+    "bundle",
+    "evaluate",
+    "features",
+    "gate",
+    "ingest",
+    "preprocess",
+    "split",
+    "train",
+]
