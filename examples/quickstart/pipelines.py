@@ -17,7 +17,7 @@ import pandas as pd
 
 from shipyard import log_metrics, pipeline, step
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "chicago_taxi_trips.csv"
+DATA = Path(__file__).resolve().parent.parent / "taxi" / "data" / "chicago_taxi_trips.csv"
 
 
 class Split(NamedTuple):

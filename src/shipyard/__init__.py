@@ -4,6 +4,7 @@ The public API, imported on first use so ``import shipyard`` stays light:
 
 * :func:`step`, :func:`pipeline` — define steps and pipelines.
 * :class:`Client`, :func:`run` — run pipelines, read runs, artifacts and lineage.
+* :func:`load_bundle`, :class:`Predictor` — predict from raw rows with a model bundle.
 * :func:`log_metrics`, :func:`get_step_context` — inside a running step.
 * :func:`register_materializer`, :class:`Materializer` — store new types.
 """
@@ -25,6 +26,9 @@ _EXPORTS = {
     "Client": "shipyard.client",
     "Lineage": "shipyard.client",
     "run": "shipyard.client",
+    "load_bundle": "shipyard.client",
+    "ModelBundle": "shipyard.bundle.bundle",
+    "Predictor": "shipyard.bundle.bundle",
     "Materializer": "shipyard.materializers.base",
     "register_materializer": "shipyard.materializers.registry",
     "ShipyardError": "shipyard.errors",

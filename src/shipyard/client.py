@@ -22,6 +22,7 @@ from shipyard.errors import ArtifactNotFound, ShipyardError
 from shipyard.stack import Stack, resolve_stack
 
 if TYPE_CHECKING:
+    from shipyard.bundle.bundle import Predictor
     from shipyard.engine.graph import Pipeline, PipelineDefinition
     from shipyard.engine.runner import RunHooks, RunResult
     from shipyard.stores.artifacts import ArtifactStore
@@ -269,6 +270,63 @@ class Client:
             store.artifact_edges(record.id, kind="inputs"),
         )
 
+    def find_bundle(self, ref: str) -> ArtifactRecord:
+        """The model bundle artifact named by a bundle id, a run id or ``latest``.
+
+        For a run, its ``bundle`` step's output (or its last model bundle).
+
+        Raises:
+            ArtifactNotFound: when ``ref`` names neither a bundle nor a run with one.
+        """
+        from shipyard.errors import RunNotFound
+
+        try:
+            record = self.metadata_store.get_artifact(ref)
+        except ArtifactNotFound:
+            record = None
+        if record is not None:
+            if record.materializer != "model-bundle":
+                raise ArtifactNotFound(
+                    f"Artifact {record.id[:12]} is a {record.data_type}, not a model bundle."
+                )
+            return record
+        try:
+            run = self.get_run(ref)
+        except RunNotFound:
+            raise ArtifactNotFound(
+                f"No model bundle or run matches {ref!r}.",
+                hint="Give a bundle id, a run id (its bundle is used) or 'latest'; "
+                "`shipyard runs list` shows the runs.",
+            ) from None
+        steps = self.step_runs(run)
+        candidates = [aid for s in steps if s.step == "bundle" for aid in s.outputs.values()]
+        candidates += [aid for s in reversed(steps) for aid in s.outputs.values()]
+        records = self.metadata_store.get_artifacts(candidates)
+        for aid in candidates:
+            if aid in records and records[aid].materializer == "model-bundle":
+                return records[aid]
+        raise ArtifactNotFound(
+            f"Run {run.id} has no model bundle (status {run.status}); a run makes one when "
+            "its bundle step completes."
+        )
+
+    def load_bundle(self, ref: str | Path, *, trust: bool = False) -> Predictor:
+        """A :class:`~shipyard.bundle.bundle.Predictor` for a bundle.
+
+        Args:
+            ref: a bundle id, a run id, ``latest``, or a bundle folder on disk
+                (e.g. from ``shipyard artifacts export``).
+            trust: allow types outside the trusted list (only for bundles you trust).
+        """
+        from shipyard.bundle.bundle import Predictor
+        from shipyard.bundle.io import load_bundle_folder
+
+        folder = Path(ref)
+        if folder.is_dir() and (folder / "bundle.json").exists():
+            return Predictor(load_bundle_folder(folder, trust=trust))
+        record = self.find_bundle(str(ref))
+        return Predictor(self.load_artifact(record, allow_pickle=trust))
+
     def export_artifact(self, ref: str | ArtifactRecord, path: str | Path) -> Path:
         """Copy an artifact's files out of the store.
 
@@ -296,6 +354,23 @@ class Client:
         return target
 
 
+def load_bundle(ref: str | Path, *, trust: bool = False, project: str | Path | None = None) -> Predictor:
+    """A Predictor for a bundle id, a run id, ``latest`` or a bundle folder.
+
+    Example:
+        >>> predictor = shipyard.load_bundle("latest")        # doctest: +SKIP
+        >>> predictor.predict(new_rows)                       # doctest: +SKIP
+    """
+    folder = Path(ref)
+    if folder.is_dir() and (folder / "bundle.json").exists():
+        from shipyard.bundle.bundle import Predictor
+        from shipyard.bundle.io import load_bundle_folder
+
+        return Predictor(load_bundle_folder(folder, trust=trust))
+    with Client(project) as client:
+        return client.load_bundle(ref, trust=trust)
+
+
 def is_yaml_target(target: str) -> bool:
     """True for a path to a YAML pipeline file."""
     return target.lower().endswith((".yaml", ".yml"))
@@ -316,4 +391,4 @@ def run(
         return client.run(pipeline, params=params, cache=cache)
 
 
-__all__ = ["Client", "Lineage", "run"]
+__all__ = ["Client", "Lineage", "is_yaml_target", "load_bundle", "run"]

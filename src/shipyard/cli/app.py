@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from shipyard import __version__
-from shipyard.cli import artifacts, project, run, runs
+from shipyard.cli import artifacts, predict, project, run, runs
 from shipyard.cli.state import state
 
 app = typer.Typer(
@@ -58,5 +58,6 @@ def main_options(
 
 app.command("init")(project.init)
 app.command("run")(run.run)
+app.command("predict")(predict.predict)
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")

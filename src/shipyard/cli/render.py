@@ -22,6 +22,7 @@ from shipyard.engine.runner import RunHooks
 if TYPE_CHECKING:
     from rich.live import Live
 
+    from shipyard.client import Client
     from shipyard.engine.graph import Pipeline
     from shipyard.engine.runner import RunResult
     from shipyard.stores.metadata import ArtifactRecord, RunRecord, StepRunRecord
@@ -175,13 +176,7 @@ def show_run(
                 console.print(f"  {escape(label)} = {escape(json.dumps(value, default=str))}")
     console.print()
     console.print(steps_table(steps, run.graph))
-    if metrics:
-        table = Table(title="Metrics", header_style="bold", title_justify="left")
-        for column in ("step", "metric", "value"):
-            table.add_column(column)
-        for step, values in metrics.items():
-            for key, value in values.items():
-                table.add_row(escape(step), escape(key), f"{value:.6g}")
+    for table in metrics_tables(metrics):
         console.print(table)
     if run.error:
         where = f" in step {run.error_step!r}" if run.error_step else ""
@@ -190,6 +185,71 @@ def show_run(
         for record in failed:
             console.print(f"\n[dim]Traceback of step {escape(record.step)}:[/dim]")
             console.print(escape(record.traceback.rstrip()), markup=True)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def metrics_tables(metrics: Mapping[str, Mapping[str, float | None]]) -> list[Table]:
+    """Metrics as tables: per split (``eval.x``, ``test.x``), per slice, and the rest."""
+    splits: dict[str, dict[str, float | None]] = {}
+    slices: dict[str, dict[str, dict[str, float | None]]] = {}
+    plain: list[tuple[str, str, float | None]] = []
+    for step, values in metrics.items():
+        for key, value in values.items():
+            head, dot, name = key.rpartition(".")
+            if dot and "[" in head and head.endswith("]"):
+                split, _, inner = head[:-1].partition("[")
+                column, _, slice_value = inner.partition("=")
+                slices.setdefault(f"{split} by {column}", {}).setdefault(slice_value, {})[name] = value
+            elif dot and head in ("train", "eval", "test"):
+                splits.setdefault(name, {})[head] = value
+            else:
+                plain.append((step, key, value))
+    tables = []
+    if plain:
+        table = Table(title="Step metrics", header_style="bold", title_justify="left")
+        for column in ("step", "metric", "value"):
+            table.add_column(column)
+        for step, key, value in plain:
+            table.add_row(escape(step), escape(key), _number(value))
+        tables.append(table)
+    if splits:
+        names = [s for s in ("train", "eval", "test") if any(s in v for v in splits.values())]
+        table = Table(title="Metrics", header_style="bold", title_justify="left")
+        table.add_column("metric")
+        for name in names:
+            table.add_column(name, justify="right")
+        for metric, by_split in splits.items():
+            table.add_row(escape(metric), *(_number(by_split.get(n)) for n in names))
+        tables.append(table)
+    for title, rows in slices.items():
+        columns = list(dict.fromkeys(k for values in rows.values() for k in values))
+        columns = ["rows", *[c for c in columns if c != "rows"]] if "rows" in columns else columns
+        table = Table(title=f"Metrics on {title}", header_style="bold", title_justify="left")
+        table.add_column("value")
+        for column in columns:
+            table.add_column(escape(column), justify="right")
+        for value, by_metric in rows.items():
+            cells = [
+                f"{by_metric[c]:.0f}" if c == "rows" and by_metric.get(c) is not None
+                else _number(by_metric.get(c))
+                for c in columns
+            ]
+            table.add_row(escape(value), *cells)
+        tables.append(table)
+    return tables
+
+
+def table_of(frame: Any, *, max_rows: int = 20) -> Table:
+    """A pandas DataFrame as a table (first rows)."""
+    table = Table(header_style="bold")
+    for column in frame.columns:
+        table.add_column(escape(str(column)))
+    for row in frame.head(max_rows).itertuples(index=False, name=None):
+        table.add_row(*(escape(f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row))
+    return table
 
 
 def show_artifact(
@@ -327,6 +387,35 @@ class Progress(RunHooks):
             self._live = None
 
 
+def training_summary(client: Client, result: RunResult) -> None:
+    """Features, metrics and the bundle of a finished YAML pipeline run."""
+    features = result.steps.get("features")
+    if features is not None and "output" in features.outputs:
+        info = client.load_artifact(features.outputs["output"])
+        by_type: dict[str, list[str]] = {}
+        for name, spec in info["columns"].items():
+            mark = "" if spec["inferred"] else "*"
+            by_type.setdefault(str(spec["type"]), []).append(escape(name) + mark)
+        task = f"{info['task']}{' (inferred)' if info.get('task_inferred') else ''}"
+        console.print(f"\n[bold]Task[/bold] {task}; [bold]features[/bold] ({len(info['columns'])}, "
+                      "* declared, others inferred):")
+        for kind, names in by_type.items():
+            console.print(f"  [dim]{kind}:[/dim] {', '.join(names)}")
+    evaluated = result.steps.get("evaluate")
+    if evaluated is not None and evaluated.status in ("completed", "cached"):
+        metrics = client.metrics(result.run_id).get("evaluate", {})
+        overall = {k: v for k, v in metrics.items() if "[" not in k}
+        for table in metrics_tables({"evaluate": overall}):
+            console.print(table)
+    bundled = result.steps.get("bundle")
+    if bundled is not None and "output" in bundled.outputs:
+        bundle_id = bundled.outputs["output"].id
+        console.print(
+            f"[bold]Model bundle[/bold] {bundle_id[:16]}   predict with: "
+            f"shipyard predict {result.run_id} --input rows.csv"
+        )
+
+
 def run_summary(result: RunResult) -> None:
     """One closing line for a run."""
     counts: dict[str, int] = {}
@@ -350,4 +439,6 @@ __all__ = [
     "show_artifact",
     "show_run",
     "status_text",
+    "metrics_tables",
+    "table_of",
 ]

@@ -28,13 +28,22 @@ def run(
     target: Annotated[
         str,
         typer.Argument(
-            help="The pipeline: [bold]path/to/file.py:name[/bold] or [bold]module:name[/bold] "
-            "(the name may be left out when the file defines one pipeline)."
+            help="The pipeline: [bold]pipeline.yaml[/bold], [bold]path/to/file.py:name[/bold] or "
+            "[bold]module:name[/bold] (the name may be left out when the file defines one "
+            "pipeline)."
         ),
     ],
     param: Annotated[
         list[str],
         typer.Option("--param", "-p", help="A pipeline param as KEY=VALUE (repeatable)."),
+    ] = [],  # noqa: B006 - typer reads the default
+    overrides: Annotated[
+        list[str],
+        typer.Option(
+            "--set", "-s",
+            help="Change a YAML pipeline's key, e.g. --set train.params.max_iter=300 (repeatable; "
+            "recorded with the run).",
+        ),
     ] = [],  # noqa: B006 - typer reads the default
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Execute every step, ignoring cached results.")
@@ -45,9 +54,11 @@ def run(
 
     Steps whose code, params and inputs did not change since an earlier run are
     served from the cache. After a failure, fix the cause and run again: the
-    steps that completed are reused.
+    steps that completed are reused. A YAML pipeline ends with its features,
+    metrics and model bundle id.
     """
-    from shipyard.cli.render import Progress, console, print_json, run_summary
+    from shipyard.cli.render import Progress, console, print_json, run_summary, training_summary
+    from shipyard.client import is_yaml_target
     from shipyard.cli.state import client as make_client
     from shipyard.engine.runner import NO_HOOKS
     from shipyard.errors import RunInterrupted, StepFailed
@@ -56,7 +67,9 @@ def run(
     with make_client(create=True) as client:
         progress = NO_HOOKS if json_out else Progress()
         try:
-            result = client.run(target, params=params, cache=not no_cache, hooks=progress)
+            result = client.run(
+                target, params=params, overrides=overrides, cache=not no_cache, hooks=progress
+            )
         except KeyboardInterrupt:
             raise RunInterrupted(
                 "Stopped by Ctrl-C; the run is recorded as crashed.",
@@ -89,8 +102,11 @@ def run(
         )
     else:
         run_summary(result)
+        if is_yaml_target(target):
+            with make_client() as client:
+                training_summary(client, result)
     if not result.ok:
-        flags = " ".join(f"-p {p}" for p in param)
+        flags = " ".join([*(f"-p {p}" for p in param), *(f"--set {o}" for o in overrides)])
         raise StepFailed(
             f"step {result.error_step!r}: {result.error}",
             run_id=result.run_id,

@@ -7,6 +7,7 @@ compiled into a :class:`~shipyard.engine.graph.Pipeline` by ``shipyard.ml``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -222,7 +223,7 @@ class SplitSpec(_Spec):
     by: Literal["random", "stratified", "time", "group"] = "random"
     column: str | None = None
     ratios: Ratios = Field(default_factory=Ratios)
-    cutoffs: dict[Literal["eval", "test"], str | int | float] | None = None
+    cutoffs: dict[Literal["eval", "test"], dt.datetime | dt.date | int | float | str] | None = None
     groups: dict[Literal["eval", "test"], list[Any]] | None = None
     seed: int = 0
 
@@ -318,7 +319,7 @@ class PipelineSpec(_Spec):
     description: str = ""
     data: str | DataSourceSpec
     label: str
-    features: list[str] | dict[str, FeatureType] | None = None
+    features: list[str] | dict[str, FeatureType | None] | None = None
     drop: list[str] = Field(default_factory=list)
     split: SplitSpec = Field(default_factory=SplitSpec)
     preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
@@ -359,7 +360,11 @@ class PipelineSpec(_Spec):
         return self
 
     def declared_features(self) -> dict[str, str | None]:
-        """Columns named under ``features`` with their declared type (None: infer)."""
+        """Columns named under ``features`` with their declared type (None: infer).
+
+        A list selects the feature columns; a mapping declares types, and the
+        columns it leaves out are features too, with inferred types.
+        """
         if self.features is None:
             return {}
         if isinstance(self.features, list):

@@ -13,6 +13,7 @@ missing from the data, a custom step that cannot be imported) are
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,7 +171,8 @@ def compile_spec(loaded: LoadedSpec) -> Pipeline:
             {"train": OutputRef("split", "train")},
             {
                 "label": spec.label,
-                "declared": spec.declared_features(),
+                "select": list(spec.features) if isinstance(spec.features, list) else None,
+                "types": dict(spec.features) if isinstance(spec.features, dict) else None,
                 "drop": list(spec.drop),
                 "task": spec.train.task,
             },
@@ -247,7 +249,8 @@ def load_yaml_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> tuple
     config = {
         "kind": "yaml",
         "file": str(path),
-        "spec": loaded.raw,
+        # YAML dates and times become ISO strings: the config is stored as JSON.
+        "spec": json.loads(json.dumps(loaded.raw, default=str)),
         "overrides": list(overrides),
     }
     return pipeline, config

@@ -55,23 +55,32 @@ def resolve_features(
     frame: pd.DataFrame,
     *,
     label: str,
-    declared: Mapping[str, str | None],
-    drop: Sequence[str],
+    select: Sequence[str] | None = None,
+    types: Mapping[str, str | None] | None = None,
+    drop: Sequence[str] = (),
 ) -> dict[str, dict[str, object]]:
     """Each feature column with its type and whether it was inferred.
 
-    Without declared features every column but the label and ``drop`` is a
-    feature; with a list or mapping, only those columns are.
+    Args:
+        frame: the training rows.
+        label: the label column (never a feature).
+        select: only these columns are features (``features:`` as a list).
+        types: declared types (``features:`` as a mapping); the other columns
+            are features too, with inferred types.
+        drop: columns that are not features.
 
     Returns:
         ``{column: {"type": ..., "inferred": bool}}`` in column order.
     """
-    columns = list(declared) if declared else [
-        c for c in frame.columns if c != label and c not in set(drop)
-    ]
+    declared = dict(types or {})
+    dropped = set(drop)
+    if select:
+        columns = list(select)
+    else:
+        columns = [c for c in frame.columns if c != label and c not in dropped]
     out: dict[str, dict[str, object]] = {}
     for column in columns:
-        given = declared.get(column) if declared else None
+        given = declared.get(column)
         out[column] = {
             "type": given or infer_type(frame[column]),
             "inferred": given is None,

@@ -100,14 +100,15 @@ def split(
 def features(
     train: pd.DataFrame,
     label: str,
-    declared: dict | None = None,
+    select: list | None = None,
+    types: dict | None = None,
     drop: list | None = None,
     task: str | None = None,
 ) -> dict:
     """Feature columns and their types (declared or inferred), and the task."""
     from shipyard.ml.features import infer_task, resolve_features
 
-    columns = resolve_features(train, label=label, declared=declared or {}, drop=drop or [])
+    columns = resolve_features(train, label=label, select=select, types=types, drop=drop or [])
     if not columns:
         raise ShipyardError(f"No feature columns are left besides the label {label!r}.")
     return {

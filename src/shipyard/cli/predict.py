@@ -1,0 +1,73 @@
+"""``shipyard.cli.predict`` provides ``shipyard predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def predict(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_OR_BUNDLE",
+            help="A run id (its bundle is used), a bundle id, 'latest', or a bundle folder.",
+        ),
+    ],
+    input_file: Annotated[
+        Path, typer.Option("--input", "-i", help="Rows to predict: CSV, Parquet or JSON lines.")
+    ],
+    output: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--output", "-o",
+            help="Where to write predictions (.parquet, .csv or .jsonl); without it, the "
+            "first rows are printed.",
+        ),
+    ] = None,
+    keep: Annotated[
+        list[str],
+        typer.Option("--keep", "-k", help="Input column to copy next to the predictions (repeatable)."),
+    ] = [],  # noqa: B006 - typer reads the default
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Rows read and predicted at a time.")
+    ] = 100_000,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Load types outside the trusted list (only bundles you trust).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Predict raw rows with a model bundle, through the same preprocessing it was trained with.
+
+    The file is read in chunks, so it may be larger than memory. Unseen
+    categories are counted and extra columns ignored and reported.
+    """
+    from shipyard.cli.render import console, err_console, print_json, table_of
+    from shipyard.cli.state import client as make_client
+    from shipyard.ml.predict import predict_file
+
+    with make_client() as client:
+        predictor = client.load_bundle(ref, trust=trust)
+    summary = predict_file(predictor, input_file, output, keep=keep, chunk_rows=chunk_size)
+    if json_out:
+        print_json(
+            {
+                "rows": summary.rows,
+                "output": str(output) if output else None,
+                "extra_columns": summary.extra_columns,
+                "unseen_categories": summary.unseen,
+            }
+        )
+        return
+    if output is None and summary.head is not None:
+        console.print(table_of(summary.head))
+    if output is not None:
+        console.print(f"Wrote {summary.rows} prediction(s) to {output}")
+    if summary.extra_columns:
+        err_console.print(f"Ignored column(s) the model does not use: {', '.join(summary.extra_columns)}")
+    for column, count in summary.unseen.items():
+        err_console.print(
+            f"Column {column!r}: {count} value(s) not seen in training (treated as 'other')"
+        )

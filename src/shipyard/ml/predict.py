@@ -1,0 +1,127 @@
+"""``shipyard.ml.predict`` provides batch prediction over files of any size.
+
+Rows are read in chunks, passed through the bundle's ``Predictor`` (the same
+code path as evaluation and serving) and appended to the output, which is
+written to a temporary file and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.ml.data import DataError, file_format, iter_chunks
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.bundle.bundle import Predictor
+
+
+@dataclass
+class BatchSummary:
+    """What a batch prediction did."""
+
+    rows: int = 0
+    output: Path | None = None
+    extra_columns: list[str] = field(default_factory=list)
+    unseen: dict[str, int] = field(default_factory=dict)
+    head: Any = None
+
+
+def predict_file(
+    predictor: Predictor,
+    source: Path,
+    output: Path | None,
+    *,
+    keep: Sequence[str] = (),
+    chunk_rows: int = 100_000,
+    head_rows: int = 10,
+) -> BatchSummary:
+    """Predict every row of ``source``; write them to ``output`` (CSV or Parquet).
+
+    Args:
+        predictor: the bundle's predictor.
+        source: a CSV, Parquet or JSON-lines file.
+        output: where predictions go; None keeps only the first rows (``head``).
+        keep: input columns copied next to the predictions (e.g. an id).
+        chunk_rows: rows per chunk.
+        head_rows: rows of predictions kept in the summary.
+
+    Raises:
+        DataError: for an unreadable input or a ``keep`` column it lacks.
+        InputError: for rows that do not fit the model's input schema.
+    """
+    import pandas as pd
+
+    if not source.is_file():
+        raise DataError(f"Input file {source} does not exist.")
+    fmt = file_format(output) if output is not None else None
+    summary = BatchSummary(output=output)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp") if output is not None else None
+    writer: Any = None
+    offset = 0
+    try:
+        for chunk in iter_chunks(source, chunk_rows):
+            missing = [c for c in keep if c not in chunk.columns]
+            if missing:
+                raise DataError(f"--keep column(s) {missing} are not in {source.name}.")
+            chunk.index = pd.RangeIndex(offset, offset + len(chunk))
+            frame = predictor.predict_frame(chunk)
+            frame = pd.concat([chunk[list(keep)], frame], axis=1) if keep else frame
+            _merge_report(summary, predictor)
+            summary.rows += len(frame)
+            offset += len(chunk)
+            if summary.head is None:
+                summary.head = frame.head(head_rows)
+            if tmp is not None:
+                writer = _write(frame, tmp, fmt, writer)
+        if writer is not None and fmt == "parquet":
+            writer.close()
+            writer = None
+        if tmp is not None and output is not None:
+            if not tmp.exists():
+                _empty(tmp, fmt)
+            os.replace(tmp, output)
+    finally:
+        if writer is not None and fmt == "parquet":
+            writer.close()
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
+    return summary
+
+
+def _merge_report(summary: BatchSummary, predictor: Predictor) -> None:
+    report = predictor.report
+    for column in report.extra_columns:
+        if column not in summary.extra_columns:
+            summary.extra_columns.append(column)
+    for column, count in report.unseen.items():
+        summary.unseen[column] = summary.unseen.get(column, 0) + count
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str | None, writer: Any) -> Any:
+    if fmt == "csv":
+        frame.to_csv(path, mode="a", header=writer is None, index=False)
+        return True
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table.cast(writer.schema))
+        return writer
+    frame.to_json(path, orient="records", lines=True, mode="a")
+    return True
+
+
+def _empty(path: Path, fmt: str | None) -> None:
+    path.write_text("" if fmt != "csv" else "prediction\n")
+
+
+__all__ = ["BatchSummary", "predict_file"]
