@@ -47,7 +47,10 @@ def compute_cache_key(node: StepNode, inputs: Mapping[str, ArtifactRecord]) -> C
         # Shipyard's own steps: their helpers are library code, not hashed, so
         # the library version stands for them.
         parts["library"] = {"shipyard": _shipyard_version()}
-    return CacheKey(stable_hash(parts), parts)
+    # The key counts the code's hashes, not the names they are kept under: the
+    # same code imported under another module name is the same code.
+    material = {**parts, "code": sorted(parts["code"].values())}
+    return CacheKey(stable_hash(material), parts)
 
 
 def _shipyard_version() -> str:
