@@ -199,7 +199,7 @@ def store_problems(project: Path) -> list[str]:
                 f"{folder}: files {sorted(present ^ set(listed))} differ from manifest"
             )
             continue
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(f"format\0{manifest.get('kind', '')}\n".encode())
         ok = True
         for rel in sorted(listed):
             entry = listed[rel]

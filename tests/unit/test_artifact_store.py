@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,9 +30,10 @@ def _store_files(store: ArtifactStore, files: dict[str, bytes]):
         return store.commit(folder)
 
 
-def _expected_id(files: dict[str, bytes]) -> str:
-    """The documented id: sha256 of "<path>\\0<sha256>\\n" lines sorted by path."""
-    digest = hashlib.sha256()
+def _expected_id(files: dict[str, bytes], kind: str = "") -> str:
+    """The documented id: sha256 of "format\\0<kind>\\n", then "<path>\\0<sha256>\\n"
+    lines sorted by path."""
+    digest = hashlib.sha256(f"format\0{kind}\n".encode())
     for rel in sorted(files):
         digest.update(f"{rel}\0{hashlib.sha256(files[rel]).hexdigest()}\n".encode())
     return digest.hexdigest()
@@ -55,6 +57,17 @@ def test_id_is_the_documented_manifest_hash(artifact_store):
     assert stored.uri == f"file://{artifact_store.root}/{stored.id[:2]}/{stored.id}"
 
 
+def test_the_same_bytes_under_another_materializer_get_another_id(artifact_store, tmp_path):
+    ids = set()
+    for kind in ("pandas-parquet/1", "arrow-parquet/1"):
+        with artifact_store.staging() as folder:
+            _write(folder, FILES)
+            stored = artifact_store.commit(folder, kind)
+        assert stored.id == _expected_id(FILES, kind)
+        ids.add(stored.id)
+    assert len(ids) == 2
+
+
 def test_build_manifest_lists_files_and_ignores_an_existing_manifest(tmp_path):
     _write(tmp_path, FILES)
     (tmp_path / MANIFEST).write_text("{}")
@@ -62,6 +75,7 @@ def test_build_manifest_lists_files_and_ignores_an_existing_manifest(tmp_path):
     assert artifact_id == _expected_id(FILES)
     assert manifest == {
         "format": 1,
+        "kind": "",
         "files": [
             {
                 "path": "data.bin",
@@ -172,14 +186,16 @@ def test_clean_staging_removes_old_folders_of_dead_processes(
     artifact_store, dead_pid, old_mtime
 ):
     staging = Path(artifact_store.root, ".tmp")
-    dead_old = staging / f"{dead_pid}-x"
-    dead_new = staging / f"{dead_pid}-fresh"
-    alive_old = staging / f"{os.getpid()}-mine"
+    host = socket.gethostname().replace("-", "_")
+    dead_old = staging / f"{dead_pid}-{host}-x"
+    dead_new = staging / f"{dead_pid}-{host}-fresh"
+    alive_old = staging / f"{os.getpid()}-{host}-mine"
     not_a_pid = staging / "notes-x"
-    for folder in (dead_old, dead_new, alive_old, not_a_pid):
+    other_host = staging / f"{dead_pid}-another_machine-x"
+    for folder in (dead_old, dead_new, alive_old, not_a_pid, other_host):
         folder.mkdir()
         (folder / "half-written.parquet").write_bytes(b"\0" * 10)
-    for folder in (dead_old, alive_old, not_a_pid):
+    for folder in (dead_old, alive_old, not_a_pid, other_host):
         old_mtime(folder)
 
     assert artifact_store.clean_staging() == 1
@@ -187,6 +203,7 @@ def test_clean_staging_removes_old_folders_of_dead_processes(
     assert dead_new.exists()  # may still be starting: too recent
     assert alive_old.exists()  # its process is alive
     assert not_a_pid.exists()
+    assert other_host.exists()  # only its own host can tell whether its writer lives
     assert artifact_store.clean_staging(older_than=0) == 1
     assert not dead_new.exists()
 

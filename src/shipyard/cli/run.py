@@ -10,17 +10,15 @@ from shipyard.errors import ParamsError
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
-    import yaml
+    """``KEY=VALUE`` items; each value is parsed by the type of the param it sets."""
+    from shipyard.engine.graph import CliText
 
     params: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ParamsError(f"--param {item!r} is not KEY=VALUE (e.g. --param n=100).")
-        try:
-            params[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            params[key.strip()] = raw
+        params[key.strip()] = CliText(raw)
     return params
 
 

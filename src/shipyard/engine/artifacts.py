@@ -31,7 +31,7 @@ def save_value(
     cls = materializer_for_value(value, allow_pickle=allow_pickle)
     with store.staging() as folder:
         cls().save(value, folder)
-        stored = store.commit(folder)
+        stored = store.commit(folder, cls.tag())
     return ArtifactRecord(
         id=stored.id,
         data_type=qualified_name(type(value)),
@@ -56,8 +56,8 @@ def load_value(record: ArtifactRecord, store: ArtifactStore, *, allow_pickle: bo
         raise UnsafeArtifactError(
             f"Artifact {record.id[:12]} ({record.data_type}) is a pickle; loading it runs "
             "code from the file.",
-            hint="Load it only if you trust who wrote it: allow_pickle=True "
-            "(or --allow-pickle on the command line).",
+            hint="Load it only if you trust who wrote it: "
+            "Client().load_artifact(id, allow_pickle=True).",
         )
     cls = get_materializer(record.materializer)
     return cls(trust=allow_pickle).load(store.local_path(record.id))

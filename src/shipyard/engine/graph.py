@@ -14,6 +14,7 @@ to its outputs. YAML pipelines compile to the same ``StepNode`` list.
 from __future__ import annotations
 
 import inspect
+import json
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -132,18 +133,28 @@ def types_compatible(produced: Any, expected: Any) -> bool:
 
 @lru_cache(maxsize=512)
 def _params_model(step: Step, names: tuple[str, ...]) -> Any:
-    from pydantic import ConfigDict, create_model
+    from pydantic import ConfigDict, Field, create_model
 
     fields: dict[str, Any] = {}
     for name in names:
         arg = step.arguments[name]
         default = ... if arg.required else arg.default
-        fields[name] = (arg.annotation, default)
+        # pydantic keeps names starting with "_" private: validate them under an alias.
+        fields[f"p{name}" if name.startswith("_") else name] = (
+            arg.annotation, Field(default, alias=name)
+        )
     return create_model(
         f"{step.name}_params",
-        __config__=ConfigDict(arbitrary_types_allowed=True, extra="forbid"),
+        __config__=ConfigDict(arbitrary_types_allowed=True, extra="forbid", populate_by_name=False),
         **fields,
     )
+
+
+def _canonical(value: Any, as_json: Any) -> Any:
+    """JSON of a param with sets sorted: their order must not change the cache key."""
+    if isinstance(value, (set, frozenset)) and isinstance(as_json, list):
+        return sorted(as_json, key=lambda v: json.dumps(v, sort_keys=True, default=str))
+    return as_json
 
 
 def validate_params(
@@ -178,9 +189,10 @@ def validate_params(
                 f"param {where!r} of {owner} {step.name!r}: {err['msg']} (got {given!r})"
             )
         raise ParamsError("; ".join(problems)) from exc
-    python = {name: getattr(validated, name) for name in names}
+    python = {name: getattr(validated, f"p{name}" if name.startswith("_") else name) for name in names}
     try:
-        as_json = validated.model_dump(mode="json")
+        dumped = validated.model_dump(mode="json", by_alias=True)
+        as_json = {name: _canonical(python[name], dumped[name]) for name in names}
     except PydanticSerializationError as exc:
         raise ParamsError(
             f"params of {owner} {step.name!r} must be JSON values to be recorded and "
@@ -444,6 +456,26 @@ class _Builder:
         return handles[0] if handles else None
 
 
+class CliText(str):
+    """A param value typed on the command line: parsed by the type it is given to."""
+
+
+def _accepts_text(annotation: Any) -> bool:
+    return any(option is str or option is Any for option in _options(annotation))
+
+
+def _from_text(value: CliText, annotation: Any) -> Any:
+    """The raw text for a ``str`` param (so ``001`` stays ``"001"``); else its YAML value."""
+    if _accepts_text(annotation):
+        return str(value)
+    import yaml
+
+    try:
+        return yaml.safe_load(value) if value.strip() else str(value)
+    except yaml.YAMLError:
+        return str(value)
+
+
 class PipelineDefinition:
     """A function that calls steps, turned into a pipeline factory by ``@pipeline``.
 
@@ -492,6 +524,12 @@ class PipelineDefinition:
         as_step = Step(
             func=self.func, name=self.name, arguments=arguments_of(self.func), outputs={}
         )
+        params = {
+            name: _from_text(value, as_step.arguments[name].annotation)
+            if isinstance(value, CliText) and name in as_step.arguments
+            else value
+            for name, value in params.items()
+        }
         unknown = sorted(set(params) - set(as_step.arguments))
         if unknown:
             raise ParamsError(
@@ -538,6 +576,7 @@ def pipeline(
 
 
 __all__ = [
+    "CliText",
     "OutputRef",
     "Pipeline",
     "PipelineDefinition",

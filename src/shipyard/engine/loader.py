@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.engine.graph import Pipeline, PipelineDefinition
+from shipyard.engine.tracebacks import user_traceback
 from shipyard.errors import ImportPathError
 
 _LOADED: dict[str, tuple[int, int]] = {}
@@ -24,11 +25,21 @@ def _stamp(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _module_name(path: Path) -> str:
+    """The file's stem, unless that would shadow another module (``copy.py``)."""
+    stem = path.stem
+    existing = sys.modules.get(stem)
+    own = existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == path.resolve()
+    if stem.isidentifier() and stem not in sys.stdlib_module_names and (existing is None or own):
+        return stem
+    return "shipyard_user_" + "".join(ch if ch.isalnum() else "_" for ch in stem)
+
+
 def _import_file(path: Path) -> Any:
     folder = str(path.parent.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    module_name = path.stem if path.stem.isidentifier() else "shipyard_user_pipeline"
+    module_name = _module_name(path)
     existing = sys.modules.get(module_name)
     stamp = _stamp(path)
     if (
@@ -47,29 +58,18 @@ def _import_file(path: Path) -> Any:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        sys.modules.pop(module_name, None)
-        raise ImportPathError(
-            f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}."
-        ) from exc
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        where = _user_frame(exc, path)
-        raise ImportPathError(
-            f"{path} failed to import{where}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise _import_error(str(path), exc) from exc
     return module
 
 
-def _user_frame(exc: BaseException, path: Path) -> str:
-    """`` (at file:line)`` of the deepest frame in the imported file, if any."""
-    import traceback
-
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__)
-        if Path(f.filename).resolve() == path.resolve()
-    ]
-    return f" (at {path}:{frames[-1].lineno})" if frames else ""
+def _import_error(what: str, exc: Exception) -> ImportPathError:
+    if isinstance(exc, SyntaxError):
+        return ImportPathError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}.")
+    _, where = user_traceback(exc)
+    at = f" (at {where})" if where else ""
+    return ImportPathError(f"{what} failed to import{at}: {type(exc).__name__}: {exc}")
 
 
 def _import_target(source: str) -> Any:
@@ -80,14 +80,25 @@ def _import_target(source: str) -> Any:
                 f"File {source!r} does not exist.", hint="Give a path like pipelines.py:training."
             )
         return _import_file(path)
+    if not source or source.startswith(".") or not all(p.isidentifier() for p in source.split(".")):
+        raise ImportPathError(
+            f"{source!r} is neither a Python file nor a module name.",
+            hint="Give a file path (pipelines.py:training) or a module (mypkg.pipelines:training).",
+        )
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # as `python -m` does
     try:
         return importlib.import_module(source)
-    except ImportError as exc:
-        raise ImportPathError(
-            f"Cannot import module {source!r}: {exc}.",
-            hint="Give a file path (pipelines.py:training) or an importable module "
-            "(mypkg.pipelines:training).",
-        ) from exc
+    except ModuleNotFoundError as exc:
+        if exc.name and source.startswith(exc.name):
+            raise ImportPathError(
+                f"Cannot import module {source!r}: {exc}.",
+                hint="Give a file path (pipelines.py:training) or an importable module "
+                "(mypkg.pipelines:training).",
+            ) from exc
+        raise _import_error(source, exc) from exc
+    except Exception as exc:
+        raise _import_error(source, exc) from exc
 
 
 def load_pipeline_object(target: str) -> PipelineDefinition | Pipeline:

@@ -178,8 +178,8 @@ def _error_text(exc: BaseException, where: str | None) -> str:
 def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
     """Execute one step: load its inputs, call it, save its outputs.
 
-    Never raises for an error of the step's own (that is returned in the
-    outcome); ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+    Never raises for an error of the step's own, ``sys.exit()`` included (that
+    is returned in the outcome); ``KeyboardInterrupt`` propagates.
     """
     started = time.time()
     node = task.node
@@ -208,7 +208,7 @@ def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
                     f"{exc.message}",
                     hint=exc.hint,
                 ) from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a step fails the step, not the run
         text, where = user_traceback(exc)
         return StepOutcome(started, time.time(), error=_error_text(exc, where), traceback=text)
     finally:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -32,6 +33,7 @@ from shipyard.stores.process import process_alive
 
 MANIFEST = ".manifest.json"
 _STAGING = ".tmp"
+_HOST = socket.gethostname().replace("-", "_")
 _LOCAL_PROTOCOLS = {"file", "local"}
 
 
@@ -57,11 +59,14 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def build_manifest(folder: Path) -> tuple[str, dict[str, Any]]:
+def build_manifest(folder: Path, kind: str = "") -> tuple[str, dict[str, Any]]:
     """Hash every file under ``folder`` and return ``(artifact_id, manifest)``.
 
-    The id is the sha256 of lines ``"<relative path>\\0<sha256 of file>\\n"``
-    sorted by path, so it depends on the bytes and names of the files only.
+    The id is the sha256 of the line ``"format\\0<kind>\\n"`` (the materializer
+    tag, e.g. ``parquet/1``) followed by lines ``"<relative path>\\0<sha256 of
+    file>\\n"`` sorted by path: the same bytes written by the same materializer
+    always get the same id, and the same bytes read back by another
+    materializer never share it.
     """
     entries = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -69,10 +74,10 @@ def build_manifest(folder: Path) -> tuple[str, dict[str, Any]]:
         if rel == MANIFEST:
             continue
         entries.append({"path": rel, "size": path.stat().st_size, "sha256": _file_sha256(path)})
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"format\0{kind}\n".encode())
     for entry in entries:
         digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
-    return digest.hexdigest(), {"format": 1, "files": entries}
+    return digest.hexdigest(), {"format": 1, "kind": kind, "files": entries}
 
 
 class ArtifactStore:
@@ -96,7 +101,8 @@ class ArtifactStore:
         except ImportError as exc:
             raise StoreError(
                 f"Artifact store {url!r} needs a package that is not installed: {exc}.",
-                hint="Install the extra for this filesystem, e.g. pip install 'shipyard[s3]'.",
+                hint="Install fsspec's package for this filesystem (s3fs for s3://, gcsfs "
+                "for gs://, adlfs for az://); pip install 'shipyard[s3]' installs s3fs.",
             ) from exc
         except ValueError as exc:
             raise StoreError(f"Artifact store URL {url!r} is not valid: {exc}.") from exc
@@ -140,7 +146,7 @@ class ArtifactStore:
         left when the block ends is removed.
         """
         if self.is_local:
-            folder = Path(self.root, _STAGING, f"{os.getpid()}-{uuid.uuid4().hex}")
+            folder = Path(self.root, _STAGING, f"{os.getpid()}-{_HOST}-{uuid.uuid4().hex}")
             folder.mkdir(parents=True)
         else:
             folder = Path(tempfile.mkdtemp(prefix="shipyard-stage-"))
@@ -150,12 +156,16 @@ class ArtifactStore:
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def commit(self, folder: Path) -> StoredArtifact:
+    def commit(self, folder: Path, kind: str = "") -> StoredArtifact:
         """Move a finished staging folder into the store under its content hash.
+
+        Args:
+            folder: the staging folder, complete.
+            kind: the format written (the materializer tag), part of the id.
 
         Storing content that is already there is a no-op (de-duplication).
         """
-        artifact_id, manifest = build_manifest(folder)
+        artifact_id, manifest = build_manifest(folder, kind)
         size = sum(entry["size"] for entry in manifest["files"])
         stored = StoredArtifact(artifact_id, self.uri(artifact_id), size, len(manifest["files"]))
         if self.exists(artifact_id):
@@ -240,8 +250,10 @@ class ArtifactStore:
         staging = Path(self.root, _STAGING)
         now = time.time()
         for folder in staging.iterdir() if staging.exists() else ():
-            pid_text = folder.name.split("-", 1)[0]
-            if not pid_text.isdigit() or process_alive(int(pid_text)):
+            pid_text, _, rest = folder.name.partition("-")
+            host = rest.rsplit("-", 1)[0]
+            # Only this host can tell whether the writer is alive.
+            if not pid_text.isdigit() or host != _HOST or process_alive(int(pid_text)):
                 continue
             with contextlib.suppress(OSError):
                 if now - folder.stat().st_mtime >= older_than:
