@@ -90,6 +90,8 @@ class Client:
             from shipyard.stores.metadata import MetadataStore
 
             self._metadata = MetadataStore(self.stack.metadata)
+            # Any command that opens the store marks runs of dead processes as crashed.
+            self._metadata.reap_crashed()
         return self._metadata
 
     def close(self) -> None:
@@ -182,20 +184,20 @@ class Client:
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs, newest first."""
-        self.metadata_store.reap_crashed()
         return self.metadata_store.list_runs(
             pipeline=pipeline, status=status, limit=limit, offset=offset
         )
 
     def get_run(self, ref: str) -> RunRecord:
         """A run by id, unique prefix, or ``latest``."""
-        self.metadata_store.reap_crashed()
         return self.metadata_store.get_run(ref)
+
+    def _run_id(self, run: str | RunRecord) -> str:
+        return run.id if not isinstance(run, str) else self.get_run(run).id
 
     def step_runs(self, run: str | RunRecord) -> list[StepRunRecord]:
         """The step runs of a run, in the order they finished."""
-        run_id = run.id if not isinstance(run, str) else self.get_run(run).id
-        return self.metadata_store.step_runs(run_id)
+        return self.metadata_store.step_runs(self._run_id(run))
 
     def step_run(self, run: str | RunRecord, step: str) -> StepRunRecord:
         """The step run of ``step`` in ``run``.
@@ -213,13 +215,11 @@ class Client:
 
     def metrics(self, run: str | RunRecord) -> dict[str, dict[str, float]]:
         """Metrics of a run by step."""
-        run_id = run.id if not isinstance(run, str) else self.get_run(run).id
-        return self.metadata_store.run_metrics(run_id)
+        return self.metadata_store.run_metrics(self._run_id(run))
 
     def params(self, run: str | RunRecord) -> dict[str, dict[str, Any]]:
         """Params of a run by step (``""``: the pipeline's own params)."""
-        run_id = run.id if not isinstance(run, str) else self.get_run(run).id
-        return self.metadata_store.run_params(run_id)
+        return self.metadata_store.run_params(self._run_id(run))
 
     # -- artifacts -------------------------------------------------------
 
@@ -319,11 +319,10 @@ class Client:
             trust: allow types outside the trusted list (only for bundles you trust).
         """
         from shipyard.bundle.bundle import Predictor
-        from shipyard.bundle.io import load_bundle_folder
 
-        folder = Path(ref)
-        if folder.is_dir() and (folder / "bundle.json").exists():
-            return Predictor(load_bundle_folder(folder, trust=trust))
+        folder_predictor = _predictor_from_folder(Path(ref), trust=trust)
+        if folder_predictor is not None:
+            return folder_predictor
         record = self.find_bundle(str(ref))
         return Predictor(self.load_artifact(record, allow_pickle=trust))
 
@@ -340,16 +339,21 @@ class Client:
 
         record = self.get_artifact(ref)
         source = self.artifact_store.local_path(record.id)
-        files = [p for p in source.rglob("*") if p.is_file() and p.name != MANIFEST]
+        entries = [p for p in source.iterdir() if p.name != MANIFEST]
+        # A folder the materializer wrapped (a stored folder or file): export its content.
+        while len(entries) == 1 and entries[0].is_dir():
+            source, entries = entries[0], list(entries[0].iterdir())
         target = Path(path)
-        if len(files) == 1:
+        if len(entries) == 1:
             if target.is_dir():
-                target = target / files[0].name
+                target = target / entries[0].name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(files[0], target)
+            shutil.copyfile(entries[0], target)
             return target
-        if target.exists() and any(target.iterdir()):
-            raise ShipyardError(f"{target} exists and is not empty; choose a new folder.")
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise ShipyardError(
+                f"{target} exists; this artifact has {len(entries)} files, so give a new folder."
+            )
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(MANIFEST), dirs_exist_ok=True)
         return target
 
@@ -361,14 +365,21 @@ def load_bundle(ref: str | Path, *, trust: bool = False, project: str | Path | N
         >>> predictor = shipyard.load_bundle("latest")        # doctest: +SKIP
         >>> predictor.predict(new_rows)                       # doctest: +SKIP
     """
-    folder = Path(ref)
-    if folder.is_dir() and (folder / "bundle.json").exists():
-        from shipyard.bundle.bundle import Predictor
-        from shipyard.bundle.io import load_bundle_folder
-
-        return Predictor(load_bundle_folder(folder, trust=trust))
+    folder_predictor = _predictor_from_folder(Path(ref), trust=trust)
+    if folder_predictor is not None:
+        return folder_predictor
     with Client(project) as client:
         return client.load_bundle(ref, trust=trust)
+
+
+def _predictor_from_folder(folder: Path, *, trust: bool) -> Predictor | None:
+    """A Predictor for a bundle folder on disk, or None when ``folder`` is not one."""
+    if not (folder.is_dir() and (folder / "bundle.json").exists()):
+        return None
+    from shipyard.bundle.bundle import Predictor
+    from shipyard.bundle.io import load_bundle_folder
+
+    return Predictor(load_bundle_folder(folder, trust=trust))
 
 
 def is_yaml_target(target: str) -> bool:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard.errors import ProjectNotFound
+from shipyard.errors import ProjectNotFound, StoreError
 
 PROJECT_FOLDER = ".shipyard"
 ENV_PROJECT = "SHIPYARD_PROJECT"
@@ -62,7 +62,10 @@ def init_project(folder: Path | None = None) -> Path:
     """
     root = (folder or Path.cwd()).resolve()
     home = root / PROJECT_FOLDER
-    (home / "artifacts").mkdir(parents=True, exist_ok=True)
+    try:
+        (home / "artifacts").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create {home}: {exc.strerror or exc}.") from exc
     ignore = home / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# Shipyard's local stores: not for version control\n*\n")
@@ -94,6 +97,12 @@ def resolve_stack(project: str | Path | None = None, *, create: bool = False) ->
     root = Path(project).resolve() if project is not None else find_project()
     artifacts_env = os.environ.get(ENV_ARTIFACTS)
     metadata_env = os.environ.get(ENV_METADATA)
+    stores_from_env = bool(artifacts_env and metadata_env)
+    if root is not None and not create and not stores_from_env and not (root / PROJECT_FOLDER).is_dir():
+        raise ProjectNotFound(
+            f"{root} has no {PROJECT_FOLDER}/ folder.",
+            hint=f"Run `shipyard init {root}` to make it a project, or fix the path.",
+        )
     if root is None and not (artifacts_env and metadata_env):
         if not create:
             raise ProjectNotFound(

@@ -469,9 +469,11 @@ def test_find_cached_returns_the_newest_completed_step_run(meta):
             "bad", "r1", "load3", started_at=T0 + 9, cache_key="K", status="failed"
         )
     )
-    hit = meta.find_cached("K")
-    assert hit is not None
+    found = meta.find_cached("K")
+    assert found is not None
+    hit, artifacts = found
     assert hit.id == "new" and hit.outputs == {"output": A2}
+    assert artifacts["output"].id == A2
     assert meta.find_cached("other") is None
 
 

@@ -87,7 +87,7 @@ class SignedLog1p(_Stateless):
 class Clip(_Stateless):
     """Clip values to ``[min, max]`` (either bound may be None)."""
 
-    def __init__(self, min: float | None = None, max: float | None = None) -> None:  # noqa: A002
+    def __init__(self, min: float | None = None, max: float | None = None) -> None:
         self.min = min
         self.max = max
 

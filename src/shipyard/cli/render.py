@@ -433,12 +433,12 @@ __all__ = [
     "artifacts_table",
     "console",
     "err_console",
+    "metrics_tables",
     "print_json",
     "run_summary",
     "runs_table",
     "show_artifact",
     "show_run",
     "status_text",
-    "metrics_tables",
     "table_of",
 ]

@@ -55,9 +55,15 @@ def run(
     steps that completed are reused. A YAML pipeline ends with its features,
     metrics and model bundle id.
     """
-    from shipyard.cli.render import Progress, console, print_json, run_summary, training_summary
-    from shipyard.client import is_yaml_target
+    from shipyard.cli.render import (
+        Progress,
+        console,
+        print_json,
+        run_summary,
+        training_summary,
+    )
     from shipyard.cli.state import client as make_client
+    from shipyard.client import is_yaml_target
     from shipyard.engine.runner import NO_HOOKS
     from shipyard.errors import RunInterrupted, StepFailed
 

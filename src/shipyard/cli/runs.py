@@ -24,6 +24,11 @@ def list_runs(
     """List runs, newest first."""
     from shipyard.cli.render import console, print_json, runs_table
     from shipyard.cli.state import client as make_client
+    from shipyard.errors import ShipyardError
+    from shipyard.stores.metadata.records import RUN_STATUSES
+
+    if status is not None and status not in RUN_STATUSES:
+        raise ShipyardError(f"--status {status!r} is not a run status; use one of {', '.join(RUN_STATUSES)}.")
 
     with make_client() as client:
         runs = client.runs(pipeline=pipeline, status=status, limit=limit)

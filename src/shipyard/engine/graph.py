@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import inspect
 import json
-import types
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, overload
 
-from shipyard.engine.step import SINGLE_OUTPUT, Step, arguments_of
+from shipyard.engine.step import (
+    SINGLE_OUTPUT,
+    Step,
+    arguments_of,
+    class_of,
+    union_members,
+)
 from shipyard.engine.tracebacks import user_traceback
 from shipyard.errors import ParamsError, PipelineDefinitionError, ShipyardError
 from shipyard.stores.metadata.records import ArtifactRecord
@@ -99,18 +103,6 @@ def _type_name(tp: Any) -> str:
     return repr(tp).replace("typing.", "")
 
 
-def _options(tp: Any) -> list[Any]:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        return list(typing.get_args(tp))
-    return [tp]
-
-
-def _class_of(tp: Any) -> type | None:
-    origin = typing.get_origin(tp) or tp
-    return origin if isinstance(origin, type) else None
-
-
 def types_compatible(produced: Any, expected: Any) -> bool:
     """True when a value declared as ``produced`` may feed an input declared ``expected``.
 
@@ -119,11 +111,11 @@ def types_compatible(produced: Any, expected: Any) -> bool:
     """
     if produced is Any or expected is Any or expected is ArtifactRecord:
         return True
-    wanted = [_class_of(e) for e in _options(expected)]
+    wanted = [class_of(e) for e in union_members(expected)]
     if any(w is None or w is object for w in wanted):
         return True
-    for option in _options(produced):
-        klass = _class_of(option)
+    for option in union_members(produced):
+        klass = class_of(option)
         if klass is None:
             return True
         if any(issubclass(klass, w) or (klass is int and w is float) for w in wanted if w):
@@ -461,7 +453,7 @@ class CliText(str):
 
 
 def _accepts_text(annotation: Any) -> bool:
-    return any(option is str or option is Any for option in _options(annotation))
+    return any(option is str or option is Any for option in union_members(annotation))
 
 
 def _from_text(value: CliText, annotation: Any) -> Any:

@@ -357,17 +357,15 @@ class RunSession:
             reason = "cache disabled for this step"
         else:
             started = time.time()
-            hit = self.metadata_store.find_cached(key.key)
-            outputs = self._usable_outputs(node, hit) if hit is not None else None
-            if hit is not None and outputs is not None:
-                self._record_cached(node, inputs, key, hit, outputs, started)
+            found = self.metadata_store.find_cached(key.key)
+            unusable = self._unusable(node, *found) if found is not None else None
+            if found is not None and unusable is None:
+                self._record_cached(node, inputs, key, found[0], found[1], started)
                 return None
             previous = self.metadata_store.previous_step_run(
                 self.pipeline.name, node.name, exclude_run=self.run_id
             )
-            reason = explain_miss(key, previous)
-            if hit is not None:
-                reason = "cached outputs are gone from the artifact store"
+            reason = unusable or explain_miss(key, previous)
         self._pending[node.name] = (key, reason)
         self.hooks.on_step_start(run_id=self.run_id, step=node.name, reason=reason)
         return StepTask(
@@ -388,24 +386,24 @@ class RunSession:
             if node.step.allow_pickle or self.pipeline.node(ref.node).step.allow_pickle
         )
 
-    def _usable_outputs(
-        self, node: StepNode, hit: StepRunRecord
-    ) -> dict[str, ArtifactRecord] | None:
-        """The hit's output records, or None when they cannot be reused."""
-        if set(hit.outputs) != set(node.outputs):
-            return None
-        records = self.metadata_store.get_artifacts(hit.outputs.values())
-        for artifact_id in hit.outputs.values():
-            record = records.get(artifact_id)
-            if record is None or not self.artifact_store.exists(artifact_id):
-                return None
+    def _unusable(
+        self, node: StepNode, hit: StepRunRecord, outputs: Mapping[str, ArtifactRecord]
+    ) -> str | None:
+        """Why a cache hit's outputs cannot be reused, or None when they can."""
+        if set(outputs) != set(node.outputs) or set(hit.outputs) != set(outputs):
+            return "the cached run's outputs differ from the step's"
+        for name, record in outputs.items():
             try:
                 current = get_materializer(record.materializer)
             except ShipyardError:
-                return None
+                return f"materializer {record.materializer!r} of output {name!r} is not registered"
             if record.materializer_version != current.VERSION:
-                return None
-        return {name: records[aid] for name, aid in hit.outputs.items()}
+                return (
+                    f"materializer changed (out:{name} {record.format} -> {current.tag()})"
+                )
+            if not self.artifact_store.exists(record.id):
+                return "cached outputs are gone from the artifact store"
+        return None
 
     def _record_cached(
         self,

@@ -280,17 +280,27 @@ def split_outputs(step_: Step, result: Any) -> dict[str, Any]:
     return dict(zip(names, result, strict=True))
 
 
+def union_members(tp: Any) -> list[Any]:
+    """The members of ``A | B`` / ``Optional[A]``; ``[tp]`` for anything else."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return list(typing.get_args(tp))
+    return [tp]
+
+
+def class_of(tp: Any) -> type | None:
+    """The class behind an annotation (``list`` for ``list[int]``), or None."""
+    origin = typing.get_origin(tp) or tp
+    return origin if isinstance(origin, type) else None
+
+
 def check_output_type(step_: Step, output: str, value: Any) -> None:
     """Raise when a returned value contradicts the declared output type."""
     declared = step_.outputs.get(output, Any)
     if declared is Any:
         return
-    origin = typing.get_origin(declared) or declared
-    if origin is typing.Union or origin is types.UnionType:
-        options = [typing.get_origin(a) or a for a in typing.get_args(declared)]
-    else:
-        options = [origin]
-    classes = [o for o in options if isinstance(o, type)]
+    options = [class_of(o) for o in union_members(declared)]
+    classes = [o for o in options if o is not None]
     if len(classes) != len(options):
         return
     options_t = tuple(classes)

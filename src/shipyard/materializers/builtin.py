@@ -63,7 +63,10 @@ class JsonMaterializer(Materializer):
         return _jsonable(value)
 
     def save(self, value: Any, folder: Path) -> None:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise MaterializerError(f"The value cannot be written as JSON: {exc}") from exc
         (folder / "value.json").write_text(text, encoding="utf-8")
 
     def load(self, folder: Path) -> Any:

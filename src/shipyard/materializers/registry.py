@@ -10,6 +10,7 @@ the caller allows it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -85,14 +86,19 @@ def materializer_for_value(value: Any, *, allow_pickle: bool = False) -> type[Ma
     Raises:
         MaterializerError: when no materializer handles the value's type.
     """
-    _ensure_loaded()
-    for name in type_names(type(value)):
-        for cls in _BY_TYPE.get(name, ()):
-            if cls.NAME == "pickle" and not allow_pickle:
-                continue
-            if cls.can_save(value):
-                return cls
+    for cls in _candidates(type(value)):
+        if cls.NAME == "pickle" and not allow_pickle:
+            continue
+        if cls.can_save(value):
+            return cls
     raise MaterializerError(_unsupported_message(value))
+
+
+def _candidates(tp: type) -> Iterator[type[Materializer]]:
+    """Materializers registered for ``tp``'s classes, most specific class first."""
+    _ensure_loaded()
+    for name in type_names(tp):
+        yield from _BY_TYPE.get(name, ())
 
 
 def _unsupported_message(value: Any) -> str:
@@ -126,12 +132,7 @@ def materializer_for_type(tp: Any) -> type[Materializer] | None:
     tp = typing.get_origin(tp) or tp
     if not isinstance(tp, type):
         return None
-    _ensure_loaded()
-    for name in type_names(tp):
-        for cls in _BY_TYPE.get(name, ()):
-            if cls.NAME != "pickle":
-                return cls
-    return None
+    return next((cls for cls in _candidates(tp) if cls.NAME != "pickle"), None)
 
 
 def get_materializer(name: str) -> type[Materializer]:

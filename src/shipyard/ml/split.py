@@ -26,8 +26,8 @@ SPLITS = ("train", "eval", "test")
 
 def _counts(n: int, ratios: Mapping[str, float]) -> tuple[int, int]:
     """Rows for train and eval out of ``n`` (test gets the rest)."""
-    n_train = int(round(n * ratios["train"]))
-    n_eval = int(round(n * ratios["eval"]))
+    n_train = round(n * ratios["train"])
+    n_eval = round(n * ratios["eval"])
     return n_train, n_eval
 
 

@@ -9,6 +9,7 @@ writes (start a run, record a step, finish a run) is one transaction.
 
 from __future__ import annotations
 
+import importlib
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -37,7 +38,8 @@ _STEP_FIELDS = [c.name for c in t.step_runs.columns]
 _ARTIFACT_FIELDS = [c.name for c in t.artifacts.columns]
 
 
-def _masked(url: str) -> str:
+def masked_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -90,7 +92,7 @@ def _make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise StoreError(
-            f"Metadata store {_masked(url)!r} needs a database driver that is not "
+            f"Metadata store {masked_url(url)!r} needs a database driver that is not "
             f"installed ({exc}).",
             hint="For PostgreSQL: pip install 'shipyard[postgres]'.",
         ) from exc
@@ -116,7 +118,7 @@ class MetadataStore:
         except SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
             raise StoreError(
-                f"Cannot open the metadata store {_masked(url)!r}: {reason}."
+                f"Cannot open the metadata store {masked_url(url)!r}: {reason}."
             ) from exc
 
     def close(self) -> None:
@@ -159,7 +161,7 @@ class MetadataStore:
     def _check_known(self, revision: str | None) -> None:
         if revision is not None and revision not in REVISIONS:
             raise StoreVersionError(
-                f"The metadata store {_masked(self.url)!r} is at schema revision "
+                f"The metadata store {masked_url(self.url)!r} is at schema revision "
                 f"{revision!r}, written by a newer Shipyard; this version knows up to "
                 f"{HEAD!r}.",
                 hint="Upgrade Shipyard (pip install -U shipyard) to use this store.",
@@ -197,11 +199,7 @@ class MetadataStore:
             for key, value in values.items()
         ]
         with self._write() as conn:
-            exists = conn.execute(
-                select(t.pipelines.c.name).where(t.pipelines.c.name == run.pipeline)
-            ).first()
-            if exists is None:
-                conn.execute(insert(t.pipelines).values(name=run.pipeline, created_at=run.started_at))
+            self._insert_missing(conn, t.pipelines, [{"name": run.pipeline, "created_at": run.started_at}])
             conn.execute(insert(t.runs).values(**row))
             if rows:
                 conn.execute(insert(t.params), rows)
@@ -291,20 +289,12 @@ class MetadataStore:
     ) -> list[RunRecord]:
         """Runs, newest first, optionally filtered."""
         query = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
-        if pipeline:
-            query = query.where(t.runs.c.pipeline == pipeline)
-        if status:
-            query = query.where(t.runs.c.status == status)
         with self._read() as conn:
-            return [_run(row) for row in conn.execute(query)]
+            return [_run(row) for row in conn.execute(_run_filters(query, pipeline, status))]
 
     def count_runs(self, *, pipeline: str | None = None, status: str | None = None) -> int:
         """How many runs match the filters."""
-        query = select(func.count()).select_from(t.runs)
-        if pipeline:
-            query = query.where(t.runs.c.pipeline == pipeline)
-        if status:
-            query = query.where(t.runs.c.status == status)
+        query = _run_filters(select(func.count()).select_from(t.runs), pipeline, status)
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -374,15 +364,26 @@ class MetadataStore:
                 )
 
     def _insert_artifacts(self, conn: Connection, artifacts: Iterable[ArtifactRecord]) -> None:
-        records = {a.id: a for a in artifacts}
-        if not records:
+        self._insert_missing(conn, t.artifacts, [a.to_dict() for a in {a.id: a for a in artifacts}.values()])
+
+    def _insert_missing(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert rows whose primary key is not there yet; keep existing ones.
+
+        ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL, so two
+        processes adding the same artifact at once cannot collide.
+        """
+        if not rows:
             return
-        known = set(
-            conn.execute(select(t.artifacts.c.id).where(t.artifacts.c.id.in_(list(records)))).scalars()
-        )
-        fresh = [a.to_dict() for aid, a in records.items() if aid not in known]
+        dialect = self._engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
+            conn.execute(module.insert(table).on_conflict_do_nothing(), rows)
+            return
+        key = next(iter(table.primary_key.columns))
+        known = set(conn.execute(select(key).where(key.in_([r[key.name] for r in rows]))).scalars())
+        fresh = [r for r in rows if r[key.name] not in known]
         if fresh:
-            conn.execute(insert(t.artifacts), fresh)
+            conn.execute(insert(table), fresh)
 
     def step_runs(self, run_id: str) -> list[StepRunRecord]:
         """Step runs of a run in the order they finished, with lineage and metrics."""
@@ -420,17 +421,38 @@ class MetadataStore:
             edges[metric.step_run_id]["metrics"][metric.key] = metric.value
         return [_step_run(row, **edges[row.id]) for row in rows]
 
-    def find_cached(self, cache_key: str) -> StepRunRecord | None:
-        """The newest completed step run with this cache key, or None."""
+    def find_cached(
+        self, cache_key: str
+    ) -> tuple[StepRunRecord, dict[str, ArtifactRecord]] | None:
+        """The newest completed step run with this cache key and its output artifacts.
+
+        Returns:
+            ``(step run, {output name: artifact})``, or None. One read transaction.
+        """
         with self._read() as conn:
-            rows = conn.execute(
+            row = conn.execute(
                 select(t.step_runs)
                 .where(t.step_runs.c.cache_key == cache_key, t.step_runs.c.status == "completed")
                 .order_by(t.step_runs.c.ended_at.desc())
                 .limit(1)
-            ).all()
-            found = self._with_edges(conn, rows)
-        return found[0] if found else None
+            ).first()
+            if row is None:
+                return None
+            outputs: dict[str, str] = {}
+            artifacts: dict[str, ArtifactRecord] = {}
+            query = (
+                select(t.step_outputs.c.name, t.artifacts)
+                .join(t.artifacts, t.artifacts.c.id == t.step_outputs.c.artifact_id)
+                .where(t.step_outputs.c.step_run_id == row.id)
+            )
+            for edge in conn.execute(query):
+                outputs[edge.name] = edge.id
+                artifacts[edge.name] = _artifact(edge)
+            metrics = {
+                m.key: m.value
+                for m in conn.execute(select(t.metrics).where(t.metrics.c.step_run_id == row.id))
+            }
+        return _step_run(row, outputs=outputs, metrics=metrics), artifacts
 
     def previous_step_run(
         self, pipeline: str, step: str, *, exclude_run: str | None = None
@@ -527,6 +549,14 @@ class MetadataStore:
             conn.execute(delete(t.runs).where(t.runs.c.id == run_id))
 
 
+def _run_filters(query: Any, pipeline: str | None, status: str | None) -> Any:
+    if pipeline:
+        query = query.where(t.runs.c.pipeline == pipeline)
+    if status:
+        query = query.where(t.runs.c.status == status)
+    return query
+
+
 def _run(row: Row[Any]) -> RunRecord:
     data = {name: getattr(row, name) for name in _RUN_FIELDS}
     for key in ("config", "graph", "environment"):
@@ -543,11 +573,6 @@ def _step_run(row: Row[Any], **edges: Any) -> StepRunRecord:
 
 def _artifact(row: Row[Any]) -> ArtifactRecord:
     return ArtifactRecord(**{name: getattr(row, name) for name in _ARTIFACT_FIELDS})
-
-
-def masked_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    return _masked(url)
 
 
 __all__ = ["HEAD", "REVISIONS", "MetadataStore", "masked_url"]
