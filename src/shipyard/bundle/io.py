@@ -100,6 +100,8 @@ def load_sklearn(path: Path, *, trust: bool = False) -> Any:
 
 
 def _native_family(model: Any) -> str | None:
+    if isinstance(model, _LightGBMModel):
+        return "lightgbm"
     root = type(model).__module__.split(".", 1)[0]
     return root if root in _NATIVE else None
 
@@ -112,7 +114,8 @@ def save_bundle(bundle: ModelBundle, folder: Path) -> None:
         bundle.model.save_model(folder / _NATIVE["xgboost"][0])
         model_file = _NATIVE["xgboost"][0]
     elif family == "lightgbm":
-        bundle.model.booster_.save_model(str(folder / _NATIVE["lightgbm"][0]))
+        booster = getattr(bundle.model, "booster", None) or bundle.model.booster_
+        booster.save_model(str(folder / _NATIVE["lightgbm"][0]))
         model_file = _NATIVE["lightgbm"][0]
     else:
         save_sklearn(bundle.model, folder / "model.skops")

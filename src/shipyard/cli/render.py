@@ -98,15 +98,20 @@ def runs_table(runs: Iterable[RunRecord], *, total: int | None = None) -> Table:
     rows = list(runs)
     caption = f"{len(rows)} of {total} runs" if total is not None and total > len(rows) else None
     table = Table(caption=caption, header_style="bold")
-    for column in ("run", "pipeline", "status", "started", "duration", "user", "commit"):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)
+    table.add_column("pipeline", min_width=8, overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("took", no_wrap=True, justify="right")
+    table.add_column("user", max_width=10, overflow="ellipsis", no_wrap=True)
+    table.add_column("commit", no_wrap=True, min_width=7)
     for run in rows:
-        commit = (run.git_commit or "")[:8] + ("*" if run.git_dirty else "")
+        commit = (run.git_commit or "")[:7] + ("*" if run.git_dirty else "")
         table.add_row(
-            run.id,
+            run.id[:8],
             escape(run.pipeline),
             status_text(run.status),
-            when(run.started_at),
+            when(run.started_at)[5:16],
             seconds(run.duration),
             escape(run.user or "-"),
             commit or "-",

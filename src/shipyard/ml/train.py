@@ -66,7 +66,9 @@ def make_model(path: str, params: Mapping[str, Any]) -> Any:
         model = cls(**params)
     except TypeError as exc:
         raise ModelError(f"{path}: {exc}") from exc
-    if hasattr(model, "get_params") and hasattr(model, "_validate_params"):
+    # scikit-learn estimators declare their params' constraints: check them now,
+    # with a clear message, rather than deep inside fit().
+    if hasattr(model, "_validate_params") and hasattr(type(model), "_parameter_constraints"):
         try:
             model._validate_params()
         except (TypeError, ValueError) as exc:
