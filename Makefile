@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test lint bench clean help
 
 help:
-	@echo "make demo   - set up .venv and run the example pipeline (run it twice to see the cache)"
+	@echo "make demo   - set up .venv, train the taxi example from YAML, predict a few rows (run it twice to see the cache)"
 	@echo "make test   - set up .venv with dev extras and run the test suite"
 	@echo "make lint   - ruff and the import-layer contracts"
 	@echo "make bench  - run the benchmarks in benchmarks/"
@@ -31,8 +31,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/shipyard run examples/quickstart/pipelines.py:taxi_baseline
-	$(BIN)/shipyard runs show latest
+	$(BIN)/shipyard run examples/taxi/pipeline.yaml
+	$(BIN)/shipyard predict latest --input examples/taxi/new_trips.csv --keep payment_type --keep fare
 
 test: $(VENV)/.installed-dev
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -44,6 +44,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/pipeline.py
 
 clean:
 	rm -rf $(VENV) .shipyard .pytest_cache build src/*.egg-info

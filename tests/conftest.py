@@ -36,3 +36,10 @@ def client(project: Path) -> Iterator[Client]:
     """A client on the project's embedded stack (SQLite file + artifact folder)."""
     with Client(project) as c:
         yield c
+
+
+# Native thread pools (OpenMP in scikit-learn, LightGBM, XGBoost) spin on every
+# core; with the suite's own processes on a small machine that oversubscribes
+# the CPU badly. One thread per process keeps tests fast and predictable.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
