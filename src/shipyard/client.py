@@ -273,13 +273,24 @@ class Client:
     def find_bundle(self, ref: str) -> ArtifactRecord:
         """The model bundle artifact named by a bundle id, a run id or ``latest``.
 
-        For a run, its ``bundle`` step's output (or its last model bundle).
+        For a run: its ``bundle`` step's output when it has that step (a run
+        whose gate failed has none), else its last model bundle. ``latest`` is
+        the newest run that made a bundle.
 
         Raises:
             ArtifactNotFound: when ``ref`` names neither a bundle nor a run with one.
         """
         from shipyard.errors import RunNotFound
 
+        if ref == "latest":
+            for run in self.runs(limit=100):
+                found = self._run_bundle(run)
+                if found is not None:
+                    return found
+            raise ArtifactNotFound(
+                "No run in this store made a model bundle yet.",
+                hint="Run a YAML pipeline first: shipyard run pipeline.yaml",
+            )
         try:
             record = self.metadata_store.get_artifact(ref)
         except ArtifactNotFound:
@@ -298,17 +309,25 @@ class Client:
                 hint="Give a bundle id, a run id (its bundle is used) or 'latest'; "
                 "`shipyard runs list` shows the runs.",
             ) from None
+        found = self._run_bundle(run)
+        if found is None:
+            raise ArtifactNotFound(
+                f"Run {run.id} has no model bundle (status {run.status}); a run makes one "
+                "when its bundle step completes."
+            )
+        return found
+
+    def _run_bundle(self, run: RunRecord) -> ArtifactRecord | None:
         steps = self.step_runs(run)
-        candidates = [aid for s in steps if s.step == "bundle" for aid in s.outputs.values()]
-        candidates += [aid for s in reversed(steps) for aid in s.outputs.values()]
+        if any(s["name"] == "bundle" for s in run.graph.get("steps", [])):
+            candidates = [aid for s in steps if s.step == "bundle" for aid in s.outputs.values()]
+        else:
+            candidates = [aid for s in reversed(steps) for aid in s.outputs.values()]
         records = self.metadata_store.get_artifacts(candidates)
         for aid in candidates:
             if aid in records and records[aid].materializer == "model-bundle":
                 return records[aid]
-        raise ArtifactNotFound(
-            f"Run {run.id} has no model bundle (status {run.status}); a run makes one when "
-            "its bundle step completes."
-        )
+        return None
 
     def load_bundle(self, ref: str | Path, *, trust: bool = False) -> Predictor:
         """A :class:`~shipyard.bundle.bundle.Predictor` for a bundle.

@@ -48,7 +48,7 @@ class MaterializerError(ShipyardError):
 
 
 class UnsafeArtifactError(ShipyardError):
-    headline = "Refusing to load pickle"
+    headline = "Refusing to load untrusted code"
 
 
 class ArtifactNotFound(ShipyardError):

@@ -37,6 +37,15 @@ class TrainedTaxi:
         return self.client.load_output(self.run_id, "split", "test")
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _one_native_thread() -> Iterator[None]:
+    """One OpenMP/BLAS thread while these tests run (see ``support.cli``)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def trained_taxi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedTaxi]:
     folder = tmp_path_factory.mktemp("taxi")

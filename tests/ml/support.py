@@ -111,6 +111,9 @@ def cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProc
     """Run ``python -m shipyard ARGS`` in a subprocess, as a user would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env.update({"SHIPYARD_USER": "tester", "COLUMNS": "200", "NO_COLOR": "1"})
+    # One OpenMP/BLAS thread: on a busy 2-core machine, spinning worker threads
+    # make small boosting fits many times slower. Results do not change.
+    env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     return subprocess.run(
         [sys.executable, "-m", "shipyard", *args],
         cwd=cwd,
@@ -134,10 +137,14 @@ def _headlines() -> set[str]:
 
 def assert_user_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
     """Exit code 2, exactly one error headline on stderr, no traceback; returns stderr unwrapped."""
-    import shipyard.config.yamlio  # noqa: F401 - registers ConfigError's headline
-    import shipyard.ml.data  # noqa: F401
-    import shipyard.ml.steps  # noqa: F401
+    import importlib
 
+    # Import the modules defining error classes so their headlines are known.
+    for module in (
+        "shipyard.config.yamlio", "shipyard.ml.data", "shipyard.ml.steps", "shipyard.ml.train",
+        "shipyard.ml.preprocess", "shipyard.bundle.bundle",
+    ):
+        importlib.import_module(module)
     out, err = result.stdout, result.stderr
     assert result.returncode == 2, f"exit {result.returncode}\nstdout:\n{out}\nstderr:\n{err}"
     assert TRACEBACK not in out + err, out + err

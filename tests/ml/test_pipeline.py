@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from shipyard.bundle.bundle import InputError
 from shipyard.client import Client
 from shipyard.config.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from shipyard.errors import ArtifactNotFound
@@ -278,11 +279,6 @@ def test_gate_with_max_bound(taxi_runs: TaxiRuns) -> None:
     assert "eval log_loss" in result.error and "is above the maximum 0.01" in result.error
 
 
-@pytest.mark.xfail(
-    reason="BUG: Client.find_bundle falls back to 'the last model bundle' of a run, so a "
-    "run whose gate rejected the model still yields the train step's unaccepted bundle",
-    strict=True,
-)
 def test_gate_failure_produces_no_bundle(taxi_runs: TaxiRuns) -> None:
     result = taxi_runs.runs["gate_fails"]
     with pytest.raises(ArtifactNotFound):
@@ -359,19 +355,25 @@ def test_synthetic_regression_end_to_end(synthetic: Any) -> None:
         predictor.predict_proba(test)
 
 
-def test_custom_steps_run_before_split_and_in_the_bundle(synthetic: Any) -> None:
+CUSTOM_STEPS = """\
+steps:
+  - name: add_ratio
+    run: myfeatures:add_ratio
+    after: ingest
+    params: {numerator: x1, denominator: x2, name: x_ratio}
+  - {name: add_flag, run: "myfeatures:add_flag", after: add_ratio, params: {column: x1, threshold: 0.5}}
+"""
+
+
+@pytest.fixture(scope="module")
+def custom_run(synthetic: Any) -> Any:
+    """A run with two custom steps (myfeatures.py next to the YAML)."""
     folder, client = synthetic
-    text = REG.format(name="reg-custom") + textwrap.dedent(
-        """\
-        steps:
-          - name: add_ratio
-            run: myfeatures:add_ratio
-            after: ingest
-            params: {numerator: x1, denominator: x2, name: x_ratio}
-          - {name: add_flag, run: "myfeatures:add_flag", after: add_ratio, params: {column: x1, threshold: 0.5}}
-        """
-    )
-    result = run_yaml(folder, client, "custom", text)
+    return client, run_yaml(folder, client, "custom", REG.format(name="reg-custom") + CUSTOM_STEPS)
+
+
+def test_custom_steps_run_before_split_and_in_the_bundle(custom_run: Any) -> None:
+    client, result = custom_run
     assert list(result.steps)[:4] == ["ingest", "add_ratio", "add_flag", "split"]
     records = {s.step: s for s in client.step_runs(result.run_id)}
     assert records["add_ratio"].inputs["frame"] == records["ingest"].outputs["output"]
@@ -393,6 +395,15 @@ def test_custom_steps_run_before_split_and_in_the_bundle(synthetic: Any) -> None
     # A stale x_ratio in the input is recomputed by the bundle, not trusted.
     stale = raw.assign(x_ratio=1e6, flag=False)
     np.testing.assert_array_equal(predictor.predict(stale), evaluation["prediction"].to_numpy())
+
+
+def test_custom_step_on_rows_missing_its_input_column_is_an_input_error(custom_run: Any) -> None:
+    client, result = custom_run
+    predictor = client.load_bundle(result.run_id)
+    rows = regression_frame(5).drop(columns=["x2"])
+    with pytest.raises(InputError) as info:
+        predictor.predict(rows)
+    assert "'x2'" in info.value.message
 
 
 def test_features_list_selects_columns(synthetic: Any) -> None:

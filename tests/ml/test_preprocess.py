@@ -210,11 +210,6 @@ def test_weekofyear() -> None:
     assert out[:, 0].tolist() == [1, 1, 24]  # ISO weeks: 30 Dec 2024 is in week 1 of 2025
 
 
-@pytest.mark.xfail(
-    reason="BUG: transformers.DatetimeParts: isocalendar().week is UInt32, so fillna(-1) "
-    "for a missing date raises OverflowError (weekofyear on any column with a gap)",
-    strict=True,
-)
 def test_weekofyear_with_a_missing_date() -> None:
     spec = {"datetime": [{"datetime": ["weekofyear", "month"]}]}
     out = apply({"d": "datetime"}, spec, pd.DataFrame({"d": ["2024-01-01", None]}))

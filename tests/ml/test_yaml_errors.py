@@ -176,11 +176,6 @@ def test_invalid_model_path(folder: Path) -> None:
     assert "'LogisticRegression'" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: yamlio.validate reports pydantic's failed union branch too: a features "
-    "mapping with a bad type also gets 'features: Input should be a valid list'",
-    strict=True,
-)
 def test_bad_feature_type_in_mapping_is_one_problem(folder: Path) -> None:
     text = HEAD + TRAIN + "features: {price: numbr}\n"
     line = line_of(text, "features:")
@@ -391,22 +386,12 @@ def test_bad_override_path(folder: Path, item: str, expected: str) -> None:
     assert message.startswith(expected), message
 
 
-@pytest.mark.xfail(
-    reason="BUG: yamlio.apply_overrides marks only the full --set path as '--set'; a "
-    "misspelled key the override creates is blamed on the YAML line of its parent",
-    strict=True,
-)
 def test_misspelled_key_in_override_is_reported_as_set(folder: Path) -> None:
     message = only(problems(folder, HEAD + TRAIN, ("train.parms.max_iter=5",)))
     assert "did you mean 'params'?" in message
     assert message.startswith("--set"), message
 
 
-@pytest.mark.xfail(
-    reason="BUG: LineMap.where treats line 0 (a --set value) as unknown, so a missing "
-    "column given with --set is reported as 'pipeline.yaml: ...' instead of '--set: ...'",
-    strict=True,
-)
 def test_missing_column_given_by_override_is_reported_as_set(folder: Path) -> None:
     message = only(problems(folder, HEAD + TRAIN, ("label=nope",)))
     assert "column 'nope' (label) is not in data.csv" in message

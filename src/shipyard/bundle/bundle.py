@@ -138,8 +138,14 @@ class Predictor:
             InputError: naming each missing column and each column of the wrong type.
         """
         frame = rows
-        for func, params in self._transforms:
-            frame = func(frame, **params)
+        for (func, params), spec in zip(self._transforms, self.bundle.transforms, strict=True):
+            try:
+                frame = func(frame, **params)
+            except Exception as exc:
+                raise InputError(
+                    f"The custom step {spec['name']!r} ({spec['run']}) failed on these rows: "
+                    f"{type(exc).__name__}: {exc}. The rows need the raw columns it reads."
+                ) from exc
         missing = [c for c in self.feature_columns if c not in frame.columns]
         if missing:
             raise InputError(

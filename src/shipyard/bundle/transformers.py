@@ -114,9 +114,9 @@ DATETIME_PARTS = {
     "day": lambda s: s.dt.day,
     "hour": lambda s: s.dt.hour,
     "minute": lambda s: s.dt.minute,
-    "dayofweek": lambda s: s.dt.dayofweek,
-    "dayofyear": lambda s: s.dt.dayofyear,
-    "weekofyear": lambda s: s.dt.isocalendar().week,
+    "dayofweek": lambda s: s.dt.day_of_week,
+    "dayofyear": lambda s: s.dt.day_of_year,
+    "weekofyear": lambda s: s.dt.isocalendar().week.astype("Float64"),
     "quarter": lambda s: s.dt.quarter,
 }
 
@@ -147,8 +147,8 @@ class DatetimeParts(_Stateless):
         for column in frame.columns:
             dates = to_datetime(frame[column])
             for part in self._parts():
-                values = DATETIME_PARTS[part](dates)
-                columns.append(pd.to_numeric(values, errors="coerce").fillna(-1).to_numpy(float))
+                values = pd.to_numeric(DATETIME_PARTS[part](dates), errors="coerce")
+                columns.append(values.astype(float).fillna(-1).to_numpy(float))
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -45,11 +45,11 @@ def predict(
     categories are counted and extra columns ignored and reported.
     """
     from shipyard.cli.render import console, err_console, print_json, table_of
-    from shipyard.cli.state import client as make_client
+    from shipyard.cli.state import state
+    from shipyard.client import load_bundle
     from shipyard.ml.predict import predict_file
 
-    with make_client() as client:
-        predictor = client.load_bundle(ref, trust=trust)
+    predictor = load_bundle(ref, trust=trust, project=state.project)
     summary = predict_file(predictor, input_file, output, keep=keep, chunk_rows=chunk_size)
     if json_out:
         print_json(

@@ -172,6 +172,12 @@ def show_run(
         f"orchestrator  {run.orchestrator or '-'}"
         + ("" if run.config.get("cache", True) else "   (cache disabled)"),
     ]
+    data_steps = {s["name"] for s in run.graph.get("steps", []) if "data" in s.get("tags", [])}
+    for record in steps:
+        if record.step in data_steps:
+            for output, artifact_id in record.outputs.items():
+                label = record.step if output == "output" else f"{record.step}.{output}"
+                lines.append(f"data version  {artifact_id[:16]} ({escape(label)})")
     console.print("\n".join(lines))
     if params:
         console.print("\n[bold]Params[/bold]")

@@ -53,8 +53,10 @@ class LineMap:
         return None
 
     def where(self, loc: Loc) -> str:
-        """``file:line`` of ``loc`` (``file`` alone when unknown)."""
+        """``file:line`` of ``loc``; ``--set`` when an override set it; ``file`` when unknown."""
         line = self.line(loc)
+        if line == 0:
+            return "--set"
         return f"{self.source}:{line}" if line else self.source
 
 
@@ -185,6 +187,12 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], lines: LineM
                 nxt = target[part] = {}
             target = nxt
         target[path[-1]] = value
+        # The override owns its path: errors below it name --set, not a file line.
+        for key in [k for k in lines.lines if k[: len(path)] == path]:
+            del lines.lines[key]
+        for depth in range(1, len(path) + 1):
+            if path[:depth] not in lines.lines:
+                lines.lines[path[:depth]] = 0
         lines.lines[path] = 0
     return out
 
@@ -279,6 +287,22 @@ def _describe(err: Mapping[str, Any], model: type[BaseModel], loc: Loc, raw_loc:
     return f"{prefix}{message}{shown}"
 
 
+def _without_rejected_alternatives(errors: list[Any], data: Any) -> list[Any]:
+    """Drop "wrong container" errors of a field whose other form has a deeper error.
+
+    ``features`` may be a list or a mapping: a bad type inside the mapping also
+    fails the list form, and only the mapping's error helps the user.
+    """
+    locs = [_clean_loc(err["loc"], data) for err in errors]
+    kept = []
+    for err, loc in zip(errors, locs, strict=True):
+        deeper = any(other[: len(loc)] == loc and len(other) > len(loc) for other in locs)
+        if deeper and str(err["type"]).endswith("_type"):
+            continue
+        kept.append(err)
+    return kept
+
+
 def validate(model: type[M], data: Any, lines: LineMap) -> M:
     """Validate ``data`` with ``model``; every error names its file and line.
 
@@ -293,12 +317,12 @@ def validate(model: type[M], data: Any, lines: LineMap) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        errors = _without_rejected_alternatives(exc.errors(), data)
         found: list[tuple[int, str]] = []
-        for err in exc.errors():
+        for err in errors:
             loc = _clean_loc(err["loc"], data)
             line = lines.line(loc)
-            where = "--set" if line == 0 else (f"{lines.source}:{line}" if line else lines.source)
-            found.append((line or 0, f"{where}: {_describe(err, model, loc, err['loc'])}"))
+            found.append((line or 0, f"{lines.where(loc)}: {_describe(err, model, loc, err['loc'])}"))
         problems = [text for _, text in sorted(found, key=lambda item: item[0])]
         raise ConfigError(list(dict.fromkeys(problems))) from None
 

@@ -45,8 +45,21 @@ def save_value(
     )
 
 
-def load_value(record: ArtifactRecord, store: ArtifactStore, *, allow_pickle: bool = False) -> Any:
+def load_value(
+    record: ArtifactRecord,
+    store: ArtifactStore,
+    *,
+    allow_pickle: bool = False,
+    trust: bool | None = None,
+) -> Any:
     """Load an artifact's value with the materializer recorded on it.
+
+    Args:
+        record: the artifact.
+        store: the artifact store holding it.
+        allow_pickle: allow a pickle artifact (its loading runs code).
+        trust: let formats that can name arbitrary types (skops) load types
+            outside their trusted list; default: ``allow_pickle``.
 
     Raises:
         UnsafeArtifactError: for a pickle artifact without ``allow_pickle``.
@@ -60,7 +73,7 @@ def load_value(record: ArtifactRecord, store: ArtifactStore, *, allow_pickle: bo
             "Client().load_artifact(id, allow_pickle=True).",
         )
     cls = get_materializer(record.materializer)
-    return cls(trust=allow_pickle).load(store.local_path(record.id))
+    return cls(trust=allow_pickle if trust is None else trust).load(store.local_path(record.id))
 
 
 def describe_value(record: ArtifactRecord, store: ArtifactStore) -> dict[str, Any]:

@@ -189,7 +189,9 @@ def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
         kwargs = {
             name: record
             if node.step.arguments[name].annotation is ArtifactRecord
-            else load_value(record, store, allow_pickle=name in task.pickle_inputs)
+            # Inputs come from steps of this pipeline: its own code wrote them, so
+            # their types are trusted; pickles still need an explicit opt-in.
+            else load_value(record, store, allow_pickle=name in task.pickle_inputs, trust=True)
             for name, record in task.inputs.items()
         }
         kwargs.update(node.params)

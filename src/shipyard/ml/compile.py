@@ -147,7 +147,13 @@ def compile_spec(loaded: LoadedSpec) -> Pipeline:
     if not spec.steps:
         _check_columns(loaded, files)
     custom_nodes, data = _custom_nodes(loaded)
-    required = {column: [label for label, _ in places] for column, places in required_columns(loaded).items()}
+    # Without custom steps the columns were checked against the file above; with
+    # them, the split step checks the table they produce.
+    required = (
+        {column: [label for label, _ in places] for column, places in required_columns(loaded).items()}
+        if spec.steps
+        else {spec.label: ["label"]}
+    )
     transforms = [
         {"name": c.name, "run": c.run, "params": dict(c.params)} for c in spec.steps
     ]

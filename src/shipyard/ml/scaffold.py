@@ -24,9 +24,16 @@ _TIME_NAME = re.compile(r"(time|date|timestamp|_at|_ts|datetime)$|^(dt|ts|date|t
 
 
 def _yaml_value(value: object) -> str:
-    text = json.dumps(value)
-    plain = isinstance(value, str) and re.fullmatch(r"[A-Za-z_][\w./-]*", value)
-    return value if plain else text  # type: ignore[return-value]
+    """``value`` as YAML: bare when YAML reads it back unchanged, else quoted."""
+    import yaml
+
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][\w./-]*", value):
+        try:
+            if yaml.safe_load(value) == value:
+                return value
+        except yaml.YAMLError:
+            pass
+    return json.dumps(value)
 
 
 def scaffold_pipeline(data: Path, label: str, *, name: str | None = None, relative_to: Path | None = None) -> str:

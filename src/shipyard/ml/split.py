@@ -135,10 +135,13 @@ def _group(
 ) -> dict[str, np.ndarray]:
     import numpy as np
 
-    keys = frame[column].astype(str).where(frame[column].notna(), "<missing>")
+    from shipyard.bundle.transformers import _category_text
+
+    # 3, 3.0 (a number column with missing values) and "3" are one group.
+    keys = frame[column].map(_category_text, na_action="ignore").fillna("<missing>")
     if groups is not None:
-        eval_keys = {str(v) for v in groups["eval"]}
-        test_keys = {str(v) for v in groups["test"]}
+        eval_keys = {_category_text(v) for v in groups["eval"]}
+        test_keys = {_category_text(v) for v in groups["test"]}
         both = eval_keys & test_keys
         if both:
             raise DataError(f"Split by group: {sorted(both)} listed for both eval and test.")
