@@ -141,7 +141,7 @@ def assert_user_error(result: subprocess.CompletedProcess[str], *needles: str) -
 
     # Import the modules defining error classes so their headlines are known.
     for module in (
-        "shipyard.config.yamlio", "shipyard.ml.data", "shipyard.ml.steps", "shipyard.ml.train",
+        "shipyard.config.yamlio", "shipyard.data.sources", "shipyard.ml.steps", "shipyard.ml.train",
         "shipyard.ml.preprocess", "shipyard.bundle.bundle",
     ):
         importlib.import_module(module)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.ml.data import DataError
+from shipyard.data.sources import DataError
 from shipyard.ml.split import split_frame
 
 R70 = {"train": 0.7, "eval": 0.15, "test": 0.15}

@@ -28,7 +28,8 @@ def infer_input_schema(frame: pd.DataFrame, features: Mapping[str, str]) -> dict
     Returns:
         ``{"columns": {name: {"type", "dtype", "null_fraction", ...}}}``.
     """
-    from shipyard.bundle.transformers import AsCategory, to_datetime
+    from shipyard.bundle.transformers import AsCategory
+    from shipyard.data.sources import to_datetime
 
     columns: dict[str, Any] = {}
     for name, kind in features.items():

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from shipyard.data.sources import to_datetime
+
 
 def _frame(X: Any) -> pd.DataFrame:
     return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
@@ -121,17 +123,6 @@ DATETIME_PARTS = {
 }
 
 
-def to_datetime(series: pd.Series) -> pd.Series:
-    """Dates from datetimes, date strings, or Unix seconds."""
-    from pandas.api import types as pt
-
-    if pt.is_datetime64_any_dtype(series):
-        return series
-    if pt.is_numeric_dtype(series):
-        return pd.to_datetime(series, unit="s", errors="coerce")
-    return pd.to_datetime(series, errors="coerce", format="mixed")
-
-
 class DatetimeParts(_Stateless):
     """Parts of each date (hour, day of week, month, ...) as numbers; missing -> -1."""
 
@@ -195,5 +186,4 @@ __all__ = [
     "SignedLog1p",
     "TextColumn",
     "ToFloat",
-    "to_datetime",
 ]

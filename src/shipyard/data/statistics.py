@@ -386,7 +386,7 @@ def _datetime(column: ColumnStatistics, array: pa.Array) -> ColumnStatistics:
     import pandas as pd
     import pyarrow as pa
 
-    from shipyard.bundle.transformers import to_datetime
+    from shipyard.data.sources import to_datetime
 
     series = to_datetime(pd.Series(array.to_pandas() if not pa.types.is_null(array.type) else []))
     if getattr(series.dt, "tz", None) is not None:
@@ -462,7 +462,7 @@ def _file_batches(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     import pyarrow.json as pjson
     import pyarrow.parquet as pq
 
-    from shipyard.ml.data import file_format
+    from shipyard.data.sources import file_format
 
     fmt = file_format(path)
     if fmt == "parquet":

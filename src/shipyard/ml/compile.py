@@ -25,7 +25,7 @@ from shipyard.engine.graph import OutputRef, Pipeline, StepNode, validate_params
 from shipyard.engine.step import Step, step
 from shipyard.errors import ParamsError, ShipyardError
 from shipyard.ml import steps as std
-from shipyard.ml.data import DataError, fingerprint, header, resolve_files
+from shipyard.data.sources import DataError, fingerprint, header, resolve_files
 
 
 def _source(loaded: LoadedSpec) -> tuple[str, list[Path]]:

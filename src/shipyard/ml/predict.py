@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.ml.data import DataError, file_format, iter_chunks
+from shipyard.data.sources import DataError, file_format, iter_chunks
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from shipyard.ml.data import DataError, file_format, iter_chunks
+from shipyard.data.sources import DataError, file_format, iter_chunks
 
 SAMPLE_ROWS = 20_000
 MODELS = {

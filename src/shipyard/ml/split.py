@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shipyard.ml.data import DataError
+from shipyard.data.sources import DataError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -46,7 +46,7 @@ class Evaluation(NamedTuple):
 @step(tags=("data",))
 def ingest(path: str, fingerprint: str) -> pd.DataFrame:
     """Read the source files into one table: its content hash is the data version."""
-    from shipyard.ml.data import read_table, resolve_files
+    from shipyard.data.sources import read_table, resolve_files
 
     frame = read_table(resolve_files(path, Path.cwd()))
     log_metrics(rows=len(frame), columns=frame.shape[1])
@@ -54,7 +54,7 @@ def ingest(path: str, fingerprint: str) -> pd.DataFrame:
 
 
 def _require_columns(frame: pd.DataFrame, required: dict[str, list[str]]) -> None:
-    from shipyard.ml.data import DataError
+    from shipyard.data.sources import DataError
 
     missing = [
         f"{column!r} ({', '.join(uses)})" for column, uses in required.items() if column not in frame

@@ -1,4 +1,4 @@
-"""``shipyard.ml.data`` provides reading tabular sources and fingerprinting them.
+"""``shipyard.data.sources`` provides reading tabular sources and fingerprinting them.
 
 Sources are CSV, Parquet or JSON-lines files, given as a path or a glob. The
 fingerprint (sha256 of the files' bytes) keys the ingest step's cache: data
@@ -113,6 +113,18 @@ def read_table(files: Sequence[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def to_datetime(series: pd.Series) -> pd.Series:
+    """Dates from datetimes, date strings, or Unix seconds (unparseable: NaT)."""
+    import pandas as pd
+    from pandas.api import types as pt
+
+    if pt.is_datetime64_any_dtype(series):
+        return series
+    if pt.is_numeric_dtype(series):
+        return pd.to_datetime(series, unit="s", errors="coerce")
+    return pd.to_datetime(series, errors="coerce", format="mixed")
+
+
 def iter_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
     """Read a file in chunks of about ``rows`` rows (for files larger than memory)."""
     import pandas as pd
@@ -129,4 +141,13 @@ def iter_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         yield from pd.read_json(path, lines=True, chunksize=rows)
 
 
-__all__ = ["DataError", "file_format", "fingerprint", "header", "iter_chunks", "read_table", "resolve_files"]
+__all__ = [
+    "DataError",
+    "file_format",
+    "fingerprint",
+    "header",
+    "iter_chunks",
+    "read_table",
+    "resolve_files",
+    "to_datetime",
+]
