@@ -21,8 +21,9 @@ inside its bins. Every test is still computed and shown. The dataset drifts when
 at least ``share`` (0.5) of the compared columns drift. Datetime and text
 columns are not compared unless asked (time always moves).
 
-The tests run on the statistics' sketches: numbers as the quantile sketch's
-buckets (1% wide), categories as exact counts (or the 1,000 most frequent plus
+The tests run on the statistics' sketches: numbers as the finer of the
+quantile sketch's buckets (1% wide) and the grid's (4,096 across the range),
+categories as exact counts (or the 1,000 most frequent plus
 "other"), so the reference can be a training set summarised long ago and the
 current data a stream of serving batches. They use scipy's implementations on
 those points; on raw data they agree with scipy's to about 0.01.
@@ -147,10 +148,17 @@ class DriftReport:
 # -- numeric tests -------------------------------------------------------------------
 
 
-def _points(stats: ColumnStatistics) -> tuple[np.ndarray, np.ndarray]:
-    if stats.sketch is None:
-        return np.empty(0), np.empty(0)
-    return stats.sketch.points()
+def _pair(ref: ColumnStatistics, cur: ColumnStatistics) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Both distributions from the same kind of sketch: the finer one for the reference."""
+    candidates = [
+        (getattr(ref, kind).points(), getattr(cur, kind).points())
+        for kind in ("sketch", "grid")
+        if getattr(ref, kind) is not None and getattr(cur, kind) is not None
+    ]
+    if not candidates:
+        empty = (np.empty(0), np.empty(0))
+        return empty, empty
+    return max(candidates, key=lambda pair: pair[0][0].size)
 
 
 def _cdf_at(values: np.ndarray, counts: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -162,8 +170,7 @@ def ks_test(ref: ColumnStatistics, cur: ColumnStatistics) -> tuple[float, float]
     """Two-sample Kolmogorov-Smirnov statistic and p-value (asymptotic, as scipy's)."""
     from scipy.stats import kstwo
 
-    rv, rc = _points(ref)
-    cv, cc = _points(cur)
+    (rv, rc), (cv, cc) = _pair(ref, cur)
     grid = np.union1d(rv, cv)
     d = float(np.max(np.abs(_cdf_at(rv, rc, grid) - _cdf_at(cv, cc, grid))))
     n, m = rc.sum(), cc.sum()
@@ -175,8 +182,7 @@ def wasserstein(ref: ColumnStatistics, cur: ColumnStatistics) -> tuple[float, fl
     """Wasserstein distance, and the same divided by the reference's std."""
     from scipy.stats import wasserstein_distance
 
-    rv, rc = _points(ref)
-    cv, cc = _points(cur)
+    (rv, rc), (cv, cc) = _pair(ref, cur)
     distance = float(wasserstein_distance(rv, cv, rc, cc))
     scale = ref.std or 0.0
     if scale <= 0:
@@ -192,9 +198,10 @@ def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
 
 def numeric_psi(ref: ColumnStatistics, cur: ColumnStatistics, bins: int = 10) -> float:
     """PSI over bins cut at the reference's deciles."""
-    rv, rc = _points(ref)
-    cv, cc = _points(cur)
-    edges = np.unique([q for q in ref.sketch.quantiles([i / bins for i in range(1, bins)]) if q is not None]) if ref.sketch else np.empty(0)
+    (rv, rc), (cv, cc) = _pair(ref, cur)
+    cumulative = np.cumsum(rc)
+    ranks = [i / bins * (cumulative[-1] - 1) for i in range(1, bins)] if rc.size else []
+    edges = np.unique([rv[int(np.searchsorted(cumulative, r, side="right"))] for r in ranks])
 
     def shares(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         which = np.searchsorted(edges, values, side="right")

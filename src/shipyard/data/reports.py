@@ -55,6 +55,7 @@ h1{font-size:22px;margin:0 0 4px}
 h2{font-size:18px;margin:32px 0 12px;padding-bottom:6px;border-bottom:1px solid var(--line)}
 h3{font-size:15px;margin:24px 0 8px}
 h4{font-size:14px;margin:0 0 8px}
+.card>h3:first-child,.card>h4:first-child{margin-top:0}
 a{color:#1d4ed8;text-decoration:none}
 a:hover{text-decoration:underline}
 nav{margin:8px 0 0;font-size:13px}
@@ -392,10 +393,16 @@ def _statistics_body(tables: Mapping[str, Statistics], *, prefix: str, level: in
         parts.append(
             f'<div class="card" id="{anchors[column]}">'
             f'{_h(level + 1, f"{_e(column)} <span class=type>{_e(kind)}</span>")}'
-            f'<div class="grid"><div class="scroll">{_column_table(present)}</div>'
-            f"<div>{_chart(series)}</div></div></div>"
+            f"{_panes(_column_table(present), _chart(series))}</div>"
         )
     return "".join(parts)
+
+
+def _panes(table: str, chart: str) -> str:
+    """A column's table beside its plot (or alone)."""
+    if not chart:
+        return f'<div class="scroll" style="max-width:640px">{table}</div>'
+    return f'<div class="grid"><div class="scroll">{table}</div><div>{chart}</div></div>'
 
 
 def _suffix(name: str, names: Sequence[str]) -> str:
@@ -477,7 +484,7 @@ def _most_frequent(c: ColumnStatistics) -> str:
     if c.top is None or not c.top.counts or not c.count:
         return _DASH
     value, count = c.top.most_common(1)[0]
-    shown = value if len(value) <= 30 else value[:29] + "\u2026"
+    shown = value if len(value) <= 20 else value[:19] + "\u2026"
     return f'<span title="{_e(value)}">{_e(shown)}</span> <span class=muted>({_pct(count / c.count)})</span>'
 
 
@@ -711,8 +718,7 @@ def _drift_body(
         heading = f'{_e(name)} <span class="type">{_e(c.get("type", ""))}</span> {_drift_badge(c)}'
         parts.append(
             f'<div class="card" id="{anchors[name]}">{_h(level + 1, heading)}'
-            f'<div class="grid"><div class="scroll">{_column_table(present)}{_tests_table(c)}{note}</div>'
-            f"<div>{_chart(series)}</div></div></div>"
+            f"{_panes(_column_table(present) + _tests_table(c) + note, _chart(series))}</div>"
         )
     return "".join(parts)
 
@@ -735,9 +741,10 @@ def _tests_table(c: Mapping[str, Any]) -> str:
     for test, result in tests.items():
         flagged = result.get("flagged")
         badge = '<span class="badge bad">flagged</span>' if flagged else '<span class="badge ok">ok</span>'
-        deciding = ' <span class="muted small">(decides)</span>' if test == c.get("method") else ""
+        deciding = ' <span class="muted small">decides</span>' if test == c.get("method") else ""
         rows.append(
-            f"<tr><td>{_e(test)}{deciding}</td><td class=n>{_num(result.get('score'))}</td>"
+            f'<tr><td style="white-space:nowrap">{_e(test)}{deciding}</td>'
+            f"<td class=n>{_num(result.get('score'))}</td>"
             f"<td class=n>{_num(result.get('p_value'))}</td><td class=n>{_num(result.get('threshold'))}</td>"
             f"<td>{badge}</td></tr>"
         )

@@ -4,6 +4,9 @@
   every value lands in a bucket whose width is 2% of its magnitude, so any
   quantile is known within 1% relative error, the sketch has a few thousand
   buckets at most, and two sketches merge by adding counts.
+* :class:`GridSketch` — equal-width bins (up to 4,096 across the values'
+  range) for values whose spread is small next to their size, where 2% of the
+  magnitude would lump everything together (coordinates, timestamps).
 * :class:`DistinctSketch` — HyperLogLog registers (4,096, about 1.6% error)
   plus the exact set of value hashes while there are at most 1,000 of them.
 * :class:`TopValues` — exact value counts while there are at most 10,000
@@ -128,6 +131,84 @@ class QuantileSketch:
 def _value(index: int) -> float:
     """The representative value of a bucket (the middle of its range, relatively)."""
     return 2.0 * GAMMA**index / (GAMMA + 1)
+
+
+GRID_BINS = 4096
+
+
+@dataclass
+class GridSketch:
+    """Counts in equal-width bins of width ``2**exponent`` on a grid anchored at 0.
+
+    Where the quantile sketch's 1% relative width is too coarse (latitudes,
+    timestamps: a small spread far from zero), this one resolves the spread
+    into up to 4,096 bins. Two grids merge by coarsening the finer one to the
+    wider bins (powers of two divide each other) and adding counts.
+    """
+
+    exponent: int | None = None
+    counts: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> GridSketch:
+        """A grid sketch of finite float values."""
+        if values.size == 0:
+            return cls()
+        low, high = float(values.min()), float(values.max())
+        span = high - low
+        scale = span / GRID_BINS if span > 0 else max(abs(low), 1.0) * 1e-9
+        exponent = math.floor(math.log2(scale))
+        return cls(exponent, _grid_counts(values, exponent))._bounded()
+
+    def _coarsened(self, exponent: int) -> dict[int, int]:
+        if self.exponent is None or exponent == self.exponent:
+            return dict(self.counts)
+        factor = 2 ** (exponent - self.exponent)
+        out: dict[int, int] = {}
+        for index, count in self.counts.items():
+            key = index // factor
+            out[key] = out.get(key, 0) + count
+        return out
+
+    def _bounded(self) -> GridSketch:
+        sketch = self
+        while sketch.counts and max(sketch.counts) - min(sketch.counts) >= 2 * GRID_BINS:
+            assert sketch.exponent is not None
+            sketch = GridSketch(sketch.exponent + 1, sketch._coarsened(sketch.exponent + 1))
+        return sketch
+
+    def merge(self, other: GridSketch) -> GridSketch:
+        """The grid of both sets of values (at the coarser of the two widths)."""
+        if self.exponent is None:
+            return other
+        if other.exponent is None:
+            return self
+        exponent = max(self.exponent, other.exponent)
+        return GridSketch(exponent, _add(self._coarsened(exponent), other._coarsened(exponent)))._bounded()
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bin centres (ascending) and their counts."""
+        if self.exponent is None or not self.counts:
+            return np.empty(0), np.empty(0)
+        keys = sorted(self.counts)
+        width = 2.0**self.exponent
+        return (np.asarray(keys, dtype=float) + 0.5) * width, np.asarray([self.counts[k] for k in keys], dtype=float)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"exponent": self.exponent, "counts": {str(k): v for k, v in self.counts.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GridSketch:
+        """Read the JSON form."""
+        return cls(data.get("exponent"), {int(k): int(v) for k, v in data.get("counts", {}).items()})
+
+
+def _grid_counts(values: np.ndarray, exponent: int) -> dict[int, int]:
+    index = np.floor(values / 2.0**exponent).astype(np.int64)
+    low = int(index.min())
+    counts = np.bincount(index - low)
+    return {int(i + low): int(counts[i]) for i in np.flatnonzero(counts)}
 
 
 def hash_values(values: Any) -> np.ndarray:
@@ -273,4 +354,4 @@ class TopValues:
         )
 
 
-__all__ = ["ALPHA", "DistinctSketch", "QuantileSketch", "TopValues", "hash_values"]
+__all__ = ["ALPHA", "DistinctSketch", "GridSketch", "QuantileSketch", "TopValues", "hash_values"]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shipyard.data.sketches import DistinctSketch, QuantileSketch, TopValues, hash_values
+from shipyard.data.sketches import DistinctSketch, GridSketch, QuantileSketch, TopValues, hash_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +56,7 @@ class ColumnStatistics:
     zeros: int = 0
     infinite: int = 0
     sketch: QuantileSketch | None = None
+    grid: GridSketch | None = None
     top: TopValues | None = None
     length_min: int | None = None
     length_max: int | None = None
@@ -84,6 +85,7 @@ class ColumnStatistics:
             zeros=self.zeros + other.zeros,
             infinite=self.infinite + other.infinite,
             sketch=_merge_optional(self.sketch, other.sketch),
+            grid=_merge_optional(self.grid, other.grid),
             top=_merge_optional(self.top, other.top),
             length_min=_pick(min, self.length_min, other.length_min),
             length_max=_pick(max, self.length_max, other.length_max),
@@ -115,17 +117,30 @@ class ColumnStatistics:
         n = self.finite_count
         return math.sqrt(self.m2 / (n - 1)) if n > 1 else None
 
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The numeric distribution as weighted points (ascending values, counts).
+
+        From whichever sketch resolves these values into more buckets: the
+        relative one for values spread over orders of magnitude, the grid for a
+        small spread far from zero.
+        """
+        candidates = [s.points() for s in (self.sketch, self.grid) if s is not None]
+        if not candidates:
+            return np.empty(0), np.empty(0)
+        return max(candidates, key=lambda pc: pc[0].size)
+
     def quantiles(self, qs: Sequence[float] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)) -> dict[str, float | None]:
         """Quantiles of a numeric column, keyed ``"p25"``, ``"p50"``..."""
-        if self.sketch is None:
+        values, counts = self.points()
+        if self.type != "numeric" or counts.sum() == 0:
             return {}
-        values = [
-            # Keep within the seen range; whole numbers stay whole (a bucket's
-            # value is within 1% of the true one).
-            None if v is None else _snap(min(max(v, self.minimum), self.maximum), self.dtype)
-            for v in self.sketch.quantiles(list(qs))
-        ]
-        return {f"p{round(q * 100):g}": v for q, v in zip(qs, values, strict=True)}
+        cumulative = np.cumsum(counts)
+        out: dict[str, float | None] = {}
+        for q in qs:
+            value = float(values[int(np.searchsorted(cumulative, q * (cumulative[-1] - 1), side="right"))])
+            # Keep within the seen range; whole numbers stay whole.
+            out[f"p{round(q * 100):g}"] = _snap(min(max(value, self.minimum), self.maximum), self.dtype)  # type: ignore[type-var]
+        return out
 
     def histogram(self, bins: int = HISTOGRAM_BINS, lo: float | None = None, hi: float | None = None) -> dict[str, list[float]]:
         """Counts in ``bins`` equal-width bins (numeric: values; datetime: days)."""
@@ -133,7 +148,7 @@ class ColumnStatistics:
             points = np.asarray(sorted(self.days), dtype=float) * _SECONDS_PER_DAY
             counts = np.asarray([self.days[int(d / _SECONDS_PER_DAY)] for d in points], dtype=float)
         elif self.sketch is not None:
-            points, counts = self.sketch.points()
+            points, counts = self.points()
         else:
             return {"edges": [], "counts": []}
         if counts.size == 0:
@@ -198,6 +213,7 @@ class ColumnStatistics:
             "zeros": self.zeros,
             "infinite": self.infinite,
             "sketch": self.sketch.to_json() if self.sketch is not None else None,
+            "grid": self.grid.to_json() if self.grid is not None else None,
             "top": self.top.to_json() if self.top is not None else None,
             "length": [self.length_min, self.length_max, self.length_total],
             "trues": self.trues,
@@ -222,6 +238,7 @@ class ColumnStatistics:
             zeros=int(data.get("zeros", 0)),
             infinite=int(data.get("infinite", 0)),
             sketch=QuantileSketch.from_json(data["sketch"]) if data.get("sketch") else None,
+            grid=GridSketch.from_json(data["grid"]) if data.get("grid") else None,
             top=TopValues.from_json(data["top"]) if data.get("top") else None,
             length_min=length[0],
             length_max=length[1],
@@ -334,6 +351,7 @@ def _numeric(column: ColumnStatistics, array: pa.Array) -> ColumnStatistics:
         column.m2 = float(((finite - column.mean) ** 2).sum())
         column.zeros = int((finite == 0).sum())
     column.sketch = QuantileSketch.of(finite)
+    column.grid = GridSketch.of(finite)
     column.distinct = DistinctSketch.of(hash_values(present))
     return column
 
