@@ -59,6 +59,10 @@ class RunNotFound(ShipyardError):
     headline = "Run not found"
 
 
+class DatasetNotFound(ShipyardError):
+    headline = "Dataset not found"
+
+
 class StoreError(ShipyardError):
     headline = "Store unavailable"
 
@@ -98,6 +102,7 @@ class RunInterrupted(ShipyardError):
 
 __all__ = [
     "ArtifactNotFound",
+    "DatasetNotFound",
     "ImportPathError",
     "MaterializerError",
     "ParamsError",

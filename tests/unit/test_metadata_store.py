@@ -143,7 +143,7 @@ def test_store_at_an_unknown_newer_revision_is_refused(tmp_path):
         conn.execute("UPDATE alembic_version SET version_num = '0999'")
     with pytest.raises(
         StoreVersionError,
-        match=r"is at schema revision '0999', written by a newer Shipyard; this version knows up to '0001'",
+        match=rf"is at schema revision '0999', written by a newer Shipyard; this version knows up to '{HEAD}'",
     ) as exc:
         MetadataStore(f"sqlite:///{path}")
     assert "Upgrade Shipyard" in (exc.value.hint or "")
@@ -552,3 +552,35 @@ def test_two_store_objects_share_one_file(tmp_path):
         a.close()
         b.close()
     assert Path(tmp_path / "shared.db").is_file()
+
+
+def test_a_store_at_an_older_revision_is_upgraded_and_keeps_its_records(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    import shipyard.stores.metadata.store as store_module
+
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(store_module.__file__).with_name("migrations"))
+    )
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO pipelines (name, created_at) VALUES ('p', 1.0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO runs (id, pipeline, status, started_at) VALUES ('r1', 'p', 'completed', 1.0)"
+        )
+    engine.dispose()
+    store = MetadataStore(f"sqlite:///{path}")
+    try:
+        assert store.schema_revision() == HEAD
+        assert store.get_run("r1").status == "completed"
+        assert store.list_datasets() == []
+    finally:
+        store.close()

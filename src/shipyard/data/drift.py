@@ -294,6 +294,11 @@ def compare_column(ref: ColumnStatistics, cur: ColumnStatistics, config: DriftCo
     method = override.get("method") or config.methods.get(ref.type) or PRIMARY[kind if kind == "numeric" else "categorical"]
     if ref.count == 0 or cur.count == 0:
         return ColumnDrift(ref.name, ref.type, method, None, 0.0, False, note="no values to compare")
+    if (ref.type == "numeric") != (cur.type == "numeric"):
+        return ColumnDrift(
+            ref.name, ref.type, method, None, 0.0, True,
+            note=f"the type changed from {ref.type} to {cur.type}",
+        )
     tests = _run_tests(ref, cur, config)
     if method not in tests:
         allowed = NUMERIC_TESTS if kind == "numeric" else CATEGORICAL_TESTS

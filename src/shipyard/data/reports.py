@@ -172,9 +172,10 @@ def validation_html(result: Mapping[str, Any], *, title: str) -> str:
     """A report of a validation result: counts and a sortable table of anomalies.
 
     Args:
-        result: the validation result (``ok``, ``errors``, ``warnings`` and
-            ``anomalies``, each with ``severity``, ``column``, ``kind``,
-            ``message`` and an optional ``split``).
+        result: the validation result's JSON (``ok``, ``errors``, ``warnings``
+            and ``anomalies``, each with ``severity``, ``column``, ``kind``,
+            ``message`` and an optional ``split``), or the
+            :class:`~shipyard.data.validation.ValidationResult` itself.
         title: the document's title.
 
     Returns:
@@ -424,11 +425,12 @@ def _column_table(present: Mapping[str, ColumnStatistics | None]) -> str:
     """Rows of statistics, one column per table."""
     names = list(present)
     kind = _kind(present.values())
-    rows: list[tuple[str, Any]] = [
+    common: list[tuple[str, Any]] = [
         ("count", lambda c: _num(c.count)),
         ("nulls", lambda c: f"{_num(c.nulls)} <span class=muted>({_pct(c.null_fraction)})</span>"),
         ("distinct", _distinct),
     ]
+    rows: list[tuple[str, Any]] = []
     if kind == "numeric":
         rows += [
             ("mean", lambda c: _num(c.mean if c.finite_count else None)),
@@ -463,21 +465,31 @@ def _column_table(present: Mapping[str, ColumnStatistics | None]) -> str:
         ]
         if kind == "text":
             rows.append(("most frequent", _most_frequent))
-    head = "<th></th>" + "".join(f'<th class="n">{_e(name)}</th>' for name in names) if len(names) > 1 else ""
+    head = ""
+    if len(names) > 1:
+        # A table whose column has another type says so (its type's rows stay empty).
+        head = "<th></th>" + "".join(
+            f'<th class="n">{_e(name)}'
+            + (f'<br><span class="type">{_e(c.type)}</span>' if c is not None and not _alike(c.type, kind) else "")
+            + "</th>"
+            for name, c in present.items()
+        )
     body = []
-    for label, cell in rows:
+    for specific, (label, cell) in [(False, row) for row in common] + [(True, row) for row in rows]:
         values = []
         for c in present.values():
-            if c is None:
+            if c is None or (specific and not _alike(c.type, kind)):
                 values.append(f'<td class="n muted">{_DASH}</td>')
             else:
-                try:
-                    values.append(f'<td class="n">{cell(c)}</td>')
-                except (TypeError, ValueError, ZeroDivisionError):  # a column of another type in this table
-                    values.append(f'<td class="n muted">{_DASH}</td>')
+                values.append(f'<td class="n">{cell(c)}</td>')
         body.append(f'<tr><th>{label}</th>{"".join(values)}</tr>')
     thead = f"<thead><tr>{head}</tr></thead>" if head else ""
     return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
+
+
+def _alike(a: str, b: str) -> bool:
+    """Whether statistics of type ``a`` have the rows of type ``b``."""
+    return a == b or {a, b} == {"categorical", "text"}
 
 
 def _most_frequent(c: ColumnStatistics) -> str:
@@ -551,13 +563,12 @@ def _histogram(series: Sequence[tuple[str, str, ColumnStatistics]], kind: str) -
             f'<rect class="hit" x="{x(i):.1f}" y="{_MT}" width="{pw / bins:.1f}" height="{ph}">'
             f"<title>{where}: {tip}</title></rect>"
         )
-    if discrete:
-        ticks = sorted({0, bins // 2, bins - 1})
-        labels = [(x(i) + pw / bins / 2, fmt((edges[i] + edges[i + 1]) / 2)) for i in ticks]
+    if discrete:  # a label under each bin (a few when many)
+        ticks = range(bins) if bins <= 12 and kind == "numeric" else sorted({0, bins // 2, bins - 1})
+        labels = [(x(i) + pw / bins / 2, fmt((edges[i] + edges[i + 1]) / 2), "middle") for i in ticks]
     else:
-        labels = [(x(0), fmt(lo)), (x(bins // 2), fmt(edges[bins // 2])), (x(bins), fmt(hi))]
-    for j, (pos, text) in enumerate(labels):
-        anchor = "start" if j == 0 and len(labels) > 1 else "end" if j == len(labels) - 1 and len(labels) > 1 else "middle"
+        labels = [(x(0), fmt(lo), "start"), (x(bins // 2), fmt(edges[bins // 2]), "middle"), (x(bins), fmt(hi), "end")]
+    for pos, text, anchor in labels:
         out.append(f'<text x="{pos:.1f}" y="{_H - 8}" text-anchor="{anchor}">{text}</text>')
     out.append("</svg>")
     return _legend([(n, col) for n, col, _ in usable]) + "".join(out)
@@ -702,7 +713,7 @@ def _drift_body(
     if rows:
         parts.append(
             '<div class="card scroll"><table class="sortable"><thead><tr><th>Column</th><th>Type</th>'
-            '<th>Method</th><th class="n">Score</th><th class="n">Threshold</th><th class="n">p-value</th>'
+            '<th>Method</th><th class="n" aria-sort="descending">Score</th><th class="n">Threshold</th><th class="n">p-value</th>'
             f"<th>Verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
     else:
@@ -760,6 +771,8 @@ _SEVERITY_RANK = {"error": 0, "warning": 1}
 
 
 def _validation_body(result: Mapping[str, Any], *, level: int) -> str:
+    if hasattr(result, "to_json"):  # a ValidationResult
+        result = result.to_json()
     anomalies = list(result.get("anomalies") or [])
     errors = int(result.get("errors", sum(1 for a in anomalies if a.get("severity") == "error")))
     warnings = int(result.get("warnings", sum(1 for a in anomalies if a.get("severity") == "warning")))
@@ -804,7 +817,7 @@ def _validation_body(result: Mapping[str, Any], *, level: int) -> str:
             + "</tr>"
         )
     parts.append(
-        '<div class="card scroll"><table class="sortable"><thead><tr><th>Severity</th><th>Split</th>'
+        '<div class="card scroll"><table class="sortable"><thead><tr><th aria-sort="ascending">Severity</th><th>Split</th>'
         f"<th>Column</th><th>Kind</th><th>Message</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
     return "".join(parts)

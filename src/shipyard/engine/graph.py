@@ -44,6 +44,16 @@ class OutputRef:
         return f"{self.node}.{self.output}"
 
 
+@dataclass(frozen=True)
+class ArtifactInput:
+    """An input fed by an existing artifact (a dataset version) rather than a step."""
+
+    artifact_id: str
+
+    def __str__(self) -> str:
+        return f"artifact:{self.artifact_id}"
+
+
 class StepOutput:
     """A placeholder for a step's output while a pipeline is being built.
 
@@ -87,7 +97,7 @@ class StepNode:
 
     name: str
     step: Step
-    inputs: Mapping[str, OutputRef] = field(default_factory=dict)
+    inputs: Mapping[str, OutputRef | ArtifactInput] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     params_json: Mapping[str, Any] = field(default_factory=dict)
 
@@ -109,8 +119,8 @@ def types_compatible(produced: Any, expected: Any) -> bool:
     Unknown or non-class annotations are compatible with anything; an int may
     feed a float.
     """
-    if produced is Any or expected is Any or expected is ArtifactRecord:
-        return True
+    if produced is Any or expected is Any or ArtifactRecord in (produced, expected):
+        return True  # a reference to an artifact stands for its value
     wanted = [class_of(e) for e in union_members(expected)]
     if any(w is None or w is object for w in wanted):
         return True
@@ -252,7 +262,7 @@ class Pipeline:
 
     def upstream(self, name: str) -> set[str]:
         """Names of the nodes whose outputs ``name`` reads directly."""
-        return {ref.node for ref in self.node(name).inputs.values()}
+        return {ref.node for ref in self.node(name).inputs.values() if isinstance(ref, OutputRef)}
 
     def to_dict(self) -> dict[str, Any]:
         """The graph as JSON: steps with their function, inputs, params and outputs."""
@@ -310,6 +320,8 @@ def _check_node(node: StepNode, by_name: Mapping[str, StepNode]) -> list[str]:
                 "of another step, or give the argument a default"
             )
     for arg, ref in node.inputs.items():
+        if isinstance(ref, ArtifactInput):
+            continue
         producer = by_name.get(ref.node)
         if producer is None:
             problems.append(
@@ -341,7 +353,7 @@ def _check_cycles(nodes: Sequence[StepNode], by_name: Mapping[str, StepNode]) ->
         state[name] = 1
         path.append(name)
         for ref in by_name[name].inputs.values():
-            if ref.node not in by_name:
+            if not isinstance(ref, OutputRef) or ref.node not in by_name:
                 continue
             if state.get(ref.node) == 1:
                 return [*path[path.index(ref.node) :], ref.node]
@@ -363,7 +375,10 @@ def _topological(nodes: Sequence[StepNode]) -> tuple[StepNode, ...]:
     done: set[str] = set()
     pending = list(nodes)
     while pending:
-        ready = [n for n in pending if all(r.node in done for r in n.inputs.values())]
+        ready = [
+            n for n in pending
+            if all(r.node in done for r in n.inputs.values() if isinstance(r, OutputRef))
+        ]
         if not ready:  # unreachable: _check_cycles rejects cycles first
             raise PipelineDefinitionError(f"cycle among steps {[n.name for n in pending]}")
         for node in ready:
@@ -568,6 +583,7 @@ def pipeline(
 
 
 __all__ = [
+    "ArtifactInput",
     "CliText",
     "OutputRef",
     "Pipeline",

@@ -25,11 +25,11 @@ from typing import Any
 from shipyard.engine.artifacts import load_value, save_value
 from shipyard.engine.cache import CacheKey, compute_cache_key, explain_miss
 from shipyard.engine.context import StepContext, activate, deactivate
-from shipyard.engine.graph import Pipeline, StepNode
+from shipyard.engine.graph import ArtifactInput, OutputRef, Pipeline, StepNode
 from shipyard.engine.provenance import current_user, environment, git_info, hostname
 from shipyard.engine.step import check_output_type, split_outputs
 from shipyard.engine.tracebacks import user_traceback
-from shipyard.errors import MaterializerError, ShipyardError, StepFailed
+from shipyard.errors import ArtifactNotFound, MaterializerError, ShipyardError, StepFailed
 from shipyard.materializers import get_materializer
 from shipyard.stores.artifacts import ArtifactStore
 from shipyard.stores.metadata import MetadataStore
@@ -199,6 +199,9 @@ def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
         outputs: dict[str, ArtifactRecord] = {}
         for name, value in split_outputs(node.step, result).items():
             check_output_type(node.step, name, value)
+            if isinstance(value, ArtifactRecord):
+                outputs[name] = value  # an existing artifact passed on as it is
+                continue
             try:
                 outputs[name] = save_value(
                     value, store, allow_pickle=node.step.allow_pickle, producer=task.step_run_id
@@ -326,17 +329,11 @@ class RunSession:
 
     # -- scheduling helpers ----------------------------------------------
 
-    def is_done(self, name: str) -> bool:
-        """True when the step has a result in this run."""
-        return name in self.results
-
-    def is_ready(self, node: StepNode) -> bool:
-        """True when every upstream step has finished (in any status)."""
-        return all(ref.node in self.results for ref in node.inputs.values())
-
     def blocked_by(self, node: StepNode) -> str | None:
         """The first upstream step that failed or was skipped, if any."""
         for ref in node.inputs.values():
+            if isinstance(ref, ArtifactInput):
+                continue
             result = self.results.get(ref.node)
             if result is not None and result.status in ("failed", "skipped"):
                 return ref.node
@@ -349,9 +346,7 @@ class RunSession:
         if (blocker := self.blocked_by(node)) is not None:
             self.skip(node, blocker)
             return None
-        inputs = {
-            arg: self.results[ref.node].outputs[ref.output] for arg, ref in node.inputs.items()
-        }
+        inputs = self._inputs(node)
         key = compute_cache_key(node, inputs)
         if not self.cache:
             reason = "cache disabled for this run"
@@ -379,13 +374,31 @@ class RunSession:
             pickle_inputs=self._pickle_inputs(node),
         )
 
+    def _inputs(self, node: StepNode) -> dict[str, ArtifactRecord]:
+        """The artifacts feeding a node: upstream outputs or existing artifacts."""
+        existing = [r.artifact_id for r in node.inputs.values() if isinstance(r, ArtifactInput)]
+        found = self.metadata_store.get_artifacts(existing) if existing else {}
+        inputs: dict[str, ArtifactRecord] = {}
+        for arg, ref in node.inputs.items():
+            if isinstance(ref, ArtifactInput):
+                if ref.artifact_id not in found:
+                    raise ArtifactNotFound(
+                        f"Step {node.name!r} reads artifact {ref.artifact_id[:12]}, which is not "
+                        "in this store."
+                    )
+                inputs[arg] = found[ref.artifact_id]
+            else:
+                inputs[arg] = self.results[ref.node].outputs[ref.output]
+        return inputs
+
     def _pickle_inputs(self, node: StepNode) -> frozenset[str]:
         # A pickle made by a step of this pipeline that opted in may be read
         # back by its consumers: the same trusted code wrote it.
         return frozenset(
             arg
             for arg, ref in node.inputs.items()
-            if node.step.allow_pickle or self.pipeline.node(ref.node).step.allow_pickle
+            if node.step.allow_pickle
+            or (isinstance(ref, OutputRef) and self.pipeline.node(ref.node).step.allow_pickle)
         )
 
     def _unusable(

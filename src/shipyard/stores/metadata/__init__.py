@@ -2,6 +2,7 @@
 
 from shipyard.stores.metadata.records import (
     ArtifactRecord,
+    DatasetVersionRecord,
     RunRecord,
     StepRunRecord,
 )
@@ -11,6 +12,7 @@ __all__ = [
     "HEAD",
     "REVISIONS",
     "ArtifactRecord",
+    "DatasetVersionRecord",
     "MetadataStore",
     "RunRecord",
     "StepRunRecord",

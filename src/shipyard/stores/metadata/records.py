@@ -104,4 +104,36 @@ class StepRunRecord:
         return asdict(self)
 
 
-__all__ = ["RUN_STATUSES", "STEP_STATUSES", "ArtifactRecord", "RunRecord", "StepRunRecord"]
+@dataclass(frozen=True)
+class DatasetVersionRecord:
+    """One version of a named dataset: a data artifact and its statistics."""
+
+    name: str
+    version: int
+    artifact_id: str
+    rows: int
+    created_at: float
+    statistics_id: str | None = None
+    columns: list[str] = field(default_factory=list)
+    message: str | None = None
+    source: str | None = None
+    user: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the record."""
+        return asdict(self)
+
+
+__all__ = [
+    "RUN_STATUSES",
+    "STEP_STATUSES",
+    "ArtifactRecord",
+    "DatasetVersionRecord",
+    "RunRecord",
+    "StepRunRecord",
+]

@@ -128,8 +128,33 @@ metrics = Table(
     Column("step_run_id", String(32)),
 )
 
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("name", String(200), ForeignKey("datasets.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("artifact_id", String(64), ForeignKey("artifacts.id"), nullable=False),
+    Column("statistics_id", String(64), ForeignKey("artifacts.id")),
+    Column("rows", Integer, nullable=False),
+    Column("columns", JSON),
+    Column("message", Text),
+    Column("source", Text),
+    Column("user", String(200)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_dataset_versions_artifact", "name", "artifact_id", unique=True),
+)
+
 __all__ = [
     "artifacts",
+    "dataset_versions",
+    "datasets",
     "metadata",
     "metrics",
     "params",

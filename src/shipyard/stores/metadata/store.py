@@ -21,16 +21,27 @@ from sqlalchemy import create_engine, delete, event, func, insert, select, updat
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from shipyard.errors import ArtifactNotFound, RunNotFound, StoreError, StoreVersionError
+from shipyard.errors import (
+    ArtifactNotFound,
+    DatasetNotFound,
+    RunNotFound,
+    StoreError,
+    StoreVersionError,
+)
 from shipyard.stores.metadata import schema as t
-from shipyard.stores.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
+from shipyard.stores.metadata.records import (
+    ArtifactRecord,
+    DatasetVersionRecord,
+    RunRecord,
+    StepRunRecord,
+)
 from shipyard.stores.process import token_alive
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine, Row
 
 #: Schema revisions this version of Shipyard knows, oldest first.
-REVISIONS = ("0001",)
+REVISIONS = ("0001", "0002")
 HEAD = REVISIONS[-1]
 
 _RUN_FIELDS = [c.name for c in t.runs.columns]
@@ -535,6 +546,108 @@ class MetadataStore:
             ).all()
         return [(_step_run(row), row.edge_name) for row in rows]
 
+    # -- datasets ----------------------------------------------------------
+
+    def add_dataset_version(
+        self,
+        name: str,
+        *,
+        artifact: ArtifactRecord,
+        statistics: ArtifactRecord | None,
+        rows: int,
+        columns: list[str],
+        message: str | None = None,
+        source: str | None = None,
+        user: str | None = None,
+    ) -> tuple[DatasetVersionRecord, bool]:
+        """Record a new version of a dataset, unless this content is one already.
+
+        Returns:
+            ``(version, created)``: the existing version of identical content
+            and False, or the new version and True. One transaction.
+        """
+        now = time.time()
+        with self._write() as conn:
+            existing = conn.execute(
+                select(t.dataset_versions).where(
+                    t.dataset_versions.c.name == name, t.dataset_versions.c.artifact_id == artifact.id
+                )
+            ).first()
+            if existing is not None:
+                return _dataset_version(existing), False
+            self._insert_missing(conn, t.datasets, [{"name": name, "created_at": now}])
+            self._insert_artifacts(conn, [a for a in (artifact, statistics) if a is not None])
+            latest = conn.execute(
+                select(func.max(t.dataset_versions.c.version)).where(t.dataset_versions.c.name == name)
+            ).scalar()
+            record = DatasetVersionRecord(
+                name=name,
+                version=int(latest or 0) + 1,
+                artifact_id=artifact.id,
+                statistics_id=statistics.id if statistics is not None else None,
+                rows=rows,
+                columns=list(columns),
+                message=message,
+                source=source,
+                user=user,
+                created_at=now,
+            )
+            conn.execute(insert(t.dataset_versions).values(**record.to_dict()))
+        return record, True
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> DatasetVersionRecord:
+        """A dataset's version (the latest when ``version`` is None).
+
+        Raises:
+            DatasetNotFound: naming the known datasets or versions.
+        """
+        query = select(t.dataset_versions).where(t.dataset_versions.c.name == name)
+        query = query.where(t.dataset_versions.c.version == version) if version is not None else (
+            query.order_by(t.dataset_versions.c.version.desc()).limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is not None:
+            return _dataset_version(row)
+        versions = [v.version for v in self.dataset_versions(name)]
+        if versions:
+            raise DatasetNotFound(
+                f"Dataset {name!r} has no version {version}; versions: {', '.join(map(str, versions))}."
+            )
+        known = [d.name for d in self.list_datasets()]
+        raise DatasetNotFound(
+            f"No dataset named {name!r}; datasets: {', '.join(known) or 'none yet'}.",
+            hint="Add one with: shipyard data add NAME PATH",
+        )
+
+    def dataset_versions(self, name: str) -> list[DatasetVersionRecord]:
+        """Every version of a dataset, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.dataset_versions)
+                .where(t.dataset_versions.c.name == name)
+                .order_by(t.dataset_versions.c.version.desc())
+            ).all()
+        return [_dataset_version(row) for row in rows]
+
+    def list_datasets(self) -> list[DatasetVersionRecord]:
+        """The latest version of every dataset, by name."""
+        latest = (
+            select(t.dataset_versions.c.name, func.max(t.dataset_versions.c.version).label("v"))
+            .group_by(t.dataset_versions.c.name)
+            .subquery()
+        )
+        query = (
+            select(t.dataset_versions)
+            .join(
+                latest,
+                (latest.c.name == t.dataset_versions.c.name) & (latest.c.v == t.dataset_versions.c.version),
+            )
+            .order_by(t.dataset_versions.c.name)
+        )
+        with self._read() as conn:
+            return [_dataset_version(row) for row in conn.execute(query)]
+
     # -- maintenance -----------------------------------------------------
 
     def delete_run(self, run_id: str) -> None:
@@ -569,6 +682,12 @@ def _step_run(row: Row[Any], **edges: Any) -> StepRunRecord:
     data["cache_parts"] = data["cache_parts"] or {}
     data["params"] = data["params"] or {}
     return StepRunRecord(**data, **edges)
+
+
+def _dataset_version(row: Row[Any]) -> DatasetVersionRecord:
+    data = {c.name: getattr(row, c.name) for c in t.dataset_versions.columns}
+    data["columns"] = data["columns"] or []
+    return DatasetVersionRecord(**data)
 
 
 def _artifact(row: Row[Any]) -> ArtifactRecord:
