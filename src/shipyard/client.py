@@ -23,6 +23,9 @@ from shipyard.stack import Stack, resolve_stack
 
 if TYPE_CHECKING:
     from shipyard.bundle.bundle import Predictor
+    from shipyard.data.datasets import DatasetStores
+    from shipyard.data.statistics import Statistics
+    from shipyard.data.statistics import Statistics
     from shipyard.engine.graph import Pipeline, PipelineDefinition
     from shipyard.engine.runner import RunHooks, RunResult
     from shipyard.stores.artifacts import ArtifactStore
@@ -147,7 +150,9 @@ class Client:
                 raise ShipyardError(
                     "A YAML pipeline takes overrides (--set key.path=value), not params."
                 )
-            built, yaml_config = load_yaml_pipeline(pipeline, overrides)
+            built, yaml_config = load_yaml_pipeline(
+                pipeline, overrides, datasets=self.datasets.resolve
+            )
         elif isinstance(pipeline, str):
             if overrides:
                 raise ShipyardError(
@@ -172,6 +177,50 @@ class Client:
             hooks=hooks or NO_HOOKS,
             project_dir=self.stack.project_dir,
         )
+
+    @property
+    def datasets(self) -> DatasetStores:
+        """Named, versioned datasets in this stack's stores."""
+        from shipyard.data.datasets import DatasetStores
+
+        return DatasetStores(self.artifact_store, self.metadata_store)
+
+    def data_statistics(
+        self, source: str, *, types: Mapping[str, str] | None = None
+    ) -> tuple[str, Statistics]:
+        """Statistics of a source, and a label for it.
+
+        Args:
+            source: a file, glob or URL; a dataset (``NAME`` or ``NAME@VERSION``);
+                or a run's split (``RUN:train``, ``latest:test``), whose
+                statistics the run recorded.
+            types: column types to compute with (e.g. a schema's).
+        """
+        from shipyard.data.datasets import NAME, is_dataset_ref
+        from shipyard.data.sources import is_url, resolve_files
+        from shipyard.data.statistics import Statistics, compute_statistics
+
+        run_ref, colon, split = source.rpartition(":")
+        if colon and split in ("train", "eval", "test") and not is_url(source):
+            run = self.get_run(run_ref)
+            stats = self.load_output(run.id, "statistics")[split]
+            result = Statistics.from_json(stats)
+            if types:
+                frame = self.load_output(run.id, "split", split)
+                result = compute_statistics(frame, types=types)
+            return f"{run.id[:8]}:{split}", result
+        is_dataset = is_dataset_ref(source) or (
+            NAME.match(source) is not None
+            and not Path(source).exists()
+            and any(d.name == source for d in self.metadata_store.list_datasets())
+        )
+        if is_dataset:
+            version = self.datasets.resolve(source)
+            if types:
+                return version.ref, compute_statistics(self.datasets.frame(version), types=types)
+            return version.ref, self.datasets.statistics(version)
+        files = resolve_files(source, Path.cwd())
+        return source, compute_statistics(files, types=types)
 
     # -- runs ------------------------------------------------------------
 

@@ -46,6 +46,9 @@ class ModelBundle:
         run_id: the run that made the bundle.
         data_version: content hash of the data it was trained on.
         model_class: import path of the estimator class.
+        statistics: statistics of the training split's feature columns (JSON),
+            the reference for drift in serving.
+        data_schema: the schema rows are validated against (JSON, features only).
     """
 
     preprocessor: Any
@@ -58,6 +61,8 @@ class ModelBundle:
     run_id: str | None = None
     data_version: str | None = None
     model_class: str = ""
+    statistics: Mapping[str, Any] | None = None
+    data_schema: Mapping[str, Any] | None = None
 
     @property
     def task(self) -> str:

@@ -122,6 +122,9 @@ def save_bundle(bundle: ModelBundle, folder: Path) -> None:
         model_file = "model.skops"
     meta = bundle.metadata() | {"model_file": model_file}
     (folder / "bundle.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    for name, part in (("statistics.json", bundle.statistics), ("schema.json", bundle.data_schema)):
+        if part is not None:
+            (folder / name).write_text(json.dumps(part, default=str), encoding="utf-8")
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:
@@ -200,7 +203,13 @@ def load_bundle_folder(folder: Path, *, trust: bool = False) -> ModelBundle:
         run_id=meta.get("run_id"),
         data_version=meta.get("data_version"),
         model_class=meta.get("model_class", ""),
+        statistics=_optional_json(folder / "statistics.json"),
+        data_schema=_optional_json(folder / "schema.json"),
     )
+
+
+def _optional_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from shipyard import __version__
-from shipyard.cli import artifacts, predict, project, run, runs
+from shipyard.cli import artifacts, data, predict, project, report, run, runs
 from shipyard.cli.state import state
 
 app = typer.Typer(
@@ -59,5 +59,7 @@ def main_options(
 app.command("init")(project.init)
 app.command("run")(run.run)
 app.command("predict")(predict.predict)
+app.command("report")(report.report)
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(data.app, name="data")

@@ -427,6 +427,108 @@ def training_summary(client: Client, result: RunResult) -> None:
         )
 
 
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def statistics_table(stats: Any) -> Table:
+    """One row per column: type, count, nulls, distinct, and the values by type."""
+    table = Table(title=f"{stats.rows:,} rows", header_style="bold", title_justify="left")
+    for column in ("column", "type", "nulls", "distinct", "summary"):
+        table.add_column(column, overflow="fold")
+    for name, column in stats.columns.items():
+        info = column.summary()
+        if info["type"] == "numeric":
+            detail = (
+                f"mean {_fmt(info.get('mean'))} std {_fmt(info.get('std'))} "
+                f"min {_fmt(info.get('min'))} p50 {_fmt(info.get('p50'))} max {_fmt(info.get('max'))}"
+            )
+        elif info["type"] in ("categorical", "text"):
+            top = info.get("top") or []
+            detail = ", ".join(f"{v} {c / max(info['count'], 1):.0%}" for v, c in top[:3])
+        elif info["type"] == "boolean":
+            detail = f"true {_fmt(info.get('true_ratio'))}"
+        else:
+            detail = f"{info.get('min')} … {info.get('max')}"
+        distinct = f"{info['distinct']:,}" + ("" if info["distinct_exact"] else "~")
+        table.add_row(escape(name), info["type"], f"{info['null_fraction']:.1%}", distinct, escape(detail))
+    return table
+
+
+def anomalies_table(result: Mapping[str, Any]) -> Table:
+    """Validation anomalies, errors first."""
+    verdict = "[green]passed[/green]" if result["ok"] else "[red]failed[/red]"
+    table = Table(
+        title=f"Validation {verdict}: {result['errors']} error(s), {result['warnings']} warning(s)",
+        header_style="bold", title_justify="left",
+    )
+    for column in ("severity", "split", "column", "kind", "message"):
+        table.add_column(column, overflow="fold")
+    order = {"error": 0, "warning": 1}
+    for a in sorted(result["anomalies"], key=lambda a: order.get(a["severity"], 2)):
+        style = "red" if a["severity"] == "error" else "yellow"
+        table.add_row(
+            f"[{style}]{a['severity']}[/{style}]", escape(a.get("split") or "-"),
+            escape(a.get("column") or "-"), a["kind"], escape(a["message"]),
+        )
+    return table
+
+
+def drift_table(report: Mapping[str, Any]) -> Table:
+    """Drift per column, highest score first, with the overall verdict."""
+    verdict = "[red]drift[/red]" if report["dataset_drift"] else "[green]no drift[/green]"
+    table = Table(
+        title=f"{verdict}: {len(report['drifted'])} of {report['compared']} columns drifted "
+        f"({report['drifted_share']:.0%}; dataset drift from {report['share_threshold']:.0%})",
+        header_style="bold", title_justify="left",
+    )
+    table.add_column("column", overflow="fold", ratio=3)
+    for column in ("type", "test", "score", "threshold", "p-value"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("drift", overflow="fold", ratio=2)
+    short = {"numeric": "num", "categorical": "cat", "boolean": "bool", "datetime": "date", "text": "text"}
+    tests = {"wasserstein": "W/std", "jensen_shannon": "JS", "ks": "KS", "chi2": "chi2", "psi": "PSI"}
+    for c in report["columns"]:
+        mark = "[red]yes[/red]" if c["drifted"] else "no"
+        p_value = c.get("p_value")
+        if p_value is None:  # the deciding test has none: show the KS / chi-square one
+            p_value = next((t.get("p_value") for t in c.get("tests", {}).values() if "p_value" in t), None)
+        table.add_row(
+            escape(c["column"]), short.get(c["type"], c["type"]), tests.get(c["method"], c["method"]),
+            _fmt(c["score"]), _fmt(c["threshold"]), _fmt(p_value),
+            mark + (f" ({escape(c['note'])})" if c.get("note") else ""),
+        )
+    return table
+
+
+def diff_text(a: str, b: str, result: Mapping[str, Any]) -> str:
+    """A dataset diff for people."""
+    lines = [f"[bold]{a} → {b}[/bold]", f"rows          {result['rows'][0]:,} → {result['rows'][1]:,}"]
+    if "rows_added" in result:
+        lines.append(
+            f"rows added    {result['rows_added']:,}   removed {result['rows_removed']:,}   "
+            f"unchanged {result['rows_kept']:,}"
+        )
+    lines.append(f"columns added {', '.join(result['columns_added']) or '-'}   removed {', '.join(result['columns_removed']) or '-'}")
+    for column, (before, after) in result["type_changed"].items():
+        lines.append(f"type changed  {escape(column)}: {before} → {after}")
+    for column, shift in result["statistics"].items():
+        parts = [
+            f"{key} {_fmt(pair[0])} → {_fmt(pair[1])}" for key, pair in shift.items()
+            if key != "drift" and isinstance(pair, list) and pair[0] != pair[1]
+        ]
+        drift = shift.get("drift")
+        if drift and drift["drifted"]:
+            parts.append(f"[red]drift[/red] ({drift['method']} {_fmt(drift['score'])})")
+        if parts:
+            lines.append(f"  {escape(column)}: " + "; ".join(escape(p) if "[red]" not in p else p for p in parts))
+    return "\n".join(lines)
+
+
 def run_summary(result: RunResult) -> None:
     """One closing line for a run."""
     counts: dict[str, int] = {}

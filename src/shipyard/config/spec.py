@@ -33,7 +33,7 @@ METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # -- preprocessing methods -----------------------------------------------------------
@@ -301,10 +301,46 @@ class CustomStepSpec(_Spec):
 
 
 class DataSourceSpec(_Spec):
-    """A table read from a database (SQL) instead of a file."""
+    """A table read from a database: a SQL query against a SQLAlchemy URL.
+
+    Put credentials in environment variables (``${DB_PASSWORD}``): they are
+    read when the query runs and never stored with the run.
+    """
 
     sql: str
     url: str
+
+
+class ValidateSpec(_Spec):
+    """What a data validation error does: fail the run (default) or warn."""
+
+    on_error: Literal["fail", "warn"] = "fail"
+
+
+class ColumnDriftSpec(_Spec):
+    """The test deciding one column's drift, and its threshold."""
+
+    method: Literal["wasserstein", "ks", "psi", "jensen_shannon", "chi2", "skip"] | None = None
+    threshold: float | None = None
+
+
+class DriftSpec(_Spec):
+    """Drift tests between the train split and the eval/test splits (skew).
+
+    Defaults: normalised Wasserstein >= 0.1 for numbers, Jensen-Shannon
+    distance >= 0.1 for categories and booleans; the data drifts when half
+    the compared columns do.
+    """
+
+    methods: dict[
+        Literal["numeric", "categorical", "boolean"],
+        Literal["wasserstein", "ks", "psi", "jensen_shannon", "chi2"],
+    ] = Field(default_factory=dict)
+    thresholds: dict[Literal["wasserstein", "ks", "psi", "jensen_shannon", "chi2"], float] = Field(
+        default_factory=dict
+    )
+    columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
+    share: float = Field(0.5, gt=0, le=1)
 
 
 class PipelineSpec(_Spec):
@@ -321,6 +357,9 @@ class PipelineSpec(_Spec):
     label: str
     features: list[str] | dict[str, FeatureType | None] | None = None
     drop: list[str] = Field(default_factory=list)
+    schema_file: str | None = Field(None, alias="schema")
+    validate_data: ValidateSpec = Field(default_factory=ValidateSpec, alias="validate")
+    drift: DriftSpec = Field(default_factory=DriftSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
     preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
     train: TrainSpec
@@ -380,7 +419,9 @@ __all__ = [
     "METRICS",
     "REGRESSION_METRICS",
     "CustomStepSpec",
+    "ColumnDriftSpec",
     "DataSourceSpec",
+    "DriftSpec",
     "EvaluateSpec",
     "Method",
     "PipelineSpec",
@@ -389,4 +430,5 @@ __all__ = [
     "SplitSpec",
     "Threshold",
     "TrainSpec",
+    "ValidateSpec",
 ]

@@ -219,7 +219,10 @@ def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
         following: list[Any] = []
         for candidate in current:
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                field = candidate.model_fields.get(str(part))
+                field = next(
+                    (f for n, f in candidate.model_fields.items() if (f.alias or n) == str(part)),
+                    None,
+                )
                 if field is not None:
                     following.extend(_unwrap(field.annotation))
             else:

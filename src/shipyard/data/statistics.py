@@ -460,7 +460,7 @@ def _batch_statistics(batch: pa.RecordBatch | pa.Table, types: Mapping[str, str]
 
 
 def batches(source: Any, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch | pa.Table]:
-    """Record batches of a DataFrame, arrow Table, file path or list of paths."""
+    """Record batches of a DataFrame, arrow Table, file path or URL, or a list of them."""
     import pyarrow as pa
 
     if isinstance(source, pa.Table):
@@ -472,24 +472,25 @@ def batches(source: Any, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordB
         return
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     for path in paths:
-        yield from _file_batches(Path(path), batch_rows)
+        yield from _file_batches(path, batch_rows)
 
 
-def _file_batches(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _file_batches(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pcsv
     import pyarrow.json as pjson
     import pyarrow.parquet as pq
 
-    from shipyard.data.sources import file_format
+    from shipyard.data.sources import file_format, open_source
 
     fmt = file_format(path)
-    if fmt == "parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-    elif fmt == "csv":
-        options = pcsv.ReadOptions(block_size=64 << 20)
-        yield from pcsv.open_csv(path, read_options=options)
-    else:
-        yield from pjson.read_json(path).to_batches(max_chunksize=batch_rows)
+    with open_source(path) as fh:
+        if fmt == "parquet":
+            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_rows)
+        elif fmt == "csv":
+            options = pcsv.ReadOptions(block_size=64 << 20)
+            yield from pcsv.open_csv(fh, read_options=options)
+        else:
+            yield from pjson.read_json(fh).to_batches(max_chunksize=batch_rows)
 
 
 def compute_statistics(

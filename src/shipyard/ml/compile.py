@@ -2,8 +2,9 @@
 
 The graph::
 
-    ingest -> [custom steps] -> split -> features -> preprocess -> train
-           -> evaluate -> [gate] -> bundle
+    ingest -> [custom steps] -> split -> features -> statistics -> schema -> validate
+                                                      \-> skew
+           features -> preprocess -> train (after validate) -> evaluate -> [gate] -> bundle
 
 Problems found here (no file matches ``data``, a column named in the YAML
 missing from the data, a custom step that cannot be imported) are
@@ -15,39 +16,59 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from shipyard.config.loader import LoadedSpec, load_spec
 from shipyard.config.yamlio import ConfigError
-from shipyard.engine.graph import OutputRef, Pipeline, StepNode, validate_params
+from shipyard.engine.graph import ArtifactInput, OutputRef, Pipeline, StepNode, validate_params
 from shipyard.engine.step import Step, step
 from shipyard.errors import ParamsError, ShipyardError
 from shipyard.ml import steps as std
-from shipyard.data.sources import DataError, fingerprint, header, resolve_files
+from shipyard.config.spec import DataSourceSpec
+from shipyard.data.datasets import is_dataset_ref
+from shipyard.data.sources import (
+    DataError,
+    Source,
+    check_sql_url,
+    fingerprint,
+    header,
+    is_url,
+    resolve_files,
+)
+from shipyard.stores.metadata.records import DatasetVersionRecord
 
 
-def _source(loaded: LoadedSpec) -> tuple[str, list[Path]]:
+Resolver = Callable[[str], DatasetVersionRecord]
+
+
+def _ingest(loaded: LoadedSpec, datasets: Resolver | None) -> tuple[StepNode, list[Source] | None]:
+    """The ingest node for the pipeline's ``data``, and its files when it has some."""
     spec = loaded.spec
     where = loaded.where("data")
-    if not isinstance(spec.data, str):
-        raise ConfigError(
-            [f"{where}: reading from SQL comes with the data sources of a later release; "
-             "give a CSV/Parquet path or glob"]
-        )
-    if "@" in spec.data and not any(ch in spec.data for ch in "/\\*"):
-        raise ConfigError(
-            [f"{where}: {spec.data!r} names a registered dataset, and this version has no "
-             "dataset registry yet; give a CSV/Parquet path or glob"]
-        )
+    if isinstance(spec.data, DataSourceSpec):
+        try:
+            check_sql_url(spec.data.url)
+        except DataError as exc:
+            raise ConfigError([f"{loaded.where('data', 'url')}: {exc.message}"], hint=exc.hint) from None
+        return _node("ingest", std.ingest_sql, params={"query": spec.data.sql, "url": spec.data.url}), None
+    if is_dataset_ref(spec.data):
+        if datasets is None:
+            raise ConfigError([f"{where}: {spec.data!r} names a dataset, but no store was given to find it"])
+        try:
+            version = datasets(spec.data)
+        except ShipyardError as exc:
+            raise ConfigError([f"{where}: {exc.message}"], hint=exc.hint) from None
+        node = _node("ingest", std.ingest_dataset, params={"dataset": version.ref})
+        return StepNode(node.name, node.step, {"snapshot": ArtifactInput(version.artifact_id)}, node.params, node.params_json), None
     base = loaded.path.parent.resolve()
     try:
         files = resolve_files(spec.data, base)
     except DataError as exc:
         raise ConfigError([f"{where}: {exc.message}"]) from None
-    pattern = spec.data if Path(spec.data).is_absolute() else str(base / spec.data)
-    return pattern, files
+    pattern = spec.data if is_url(spec.data) or Path(spec.data).is_absolute() else str(base / spec.data)
+    return _node("ingest", std.ingest, params={"path": pattern, "fingerprint": fingerprint(files)}), files
 
 
 def required_columns(loaded: LoadedSpec) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
@@ -72,7 +93,7 @@ def required_columns(loaded: LoadedSpec) -> dict[str, list[tuple[str, tuple[Any,
     return uses
 
 
-def _check_columns(loaded: LoadedSpec, files: Sequence[Path]) -> None:
+def _check_columns(loaded: LoadedSpec, files: Sequence[Source]) -> None:
     try:
         available = header(files[0])
     except (OSError, ShipyardError, ValueError):
@@ -83,8 +104,8 @@ def _check_columns(loaded: LoadedSpec, files: Sequence[Path]) -> None:
             continue
         label, loc = places[0]
         problems.append(
-            f"{loaded.where(*loc)}: column {column!r} ({label}) is not in {files[0].name}; "
-            f"available: {', '.join(available)}"
+            f"{loaded.where(*loc)}: column {column!r} ({label}) is not in "
+            f"{Path(str(files[0])).name}; available: {', '.join(available)}"
         )
     if problems:
         raise ConfigError(problems)
@@ -136,15 +157,32 @@ def _custom_nodes(loaded: LoadedSpec) -> tuple[list[StepNode], OutputRef]:
     return nodes, OutputRef(leaves[0] if leaves else "ingest")
 
 
-def compile_spec(loaded: LoadedSpec) -> Pipeline:
+def _given_schema(loaded: LoadedSpec) -> dict[str, Any] | None:
+    spec = loaded.spec
+    if spec.schema_file is None:
+        return None
+    from shipyard.data.schema import load_schema
+
+    path = Path(spec.schema_file)
+    path = path if path.is_absolute() else loaded.path.parent / path
+    if not path.is_file():
+        raise ConfigError([f"{loaded.where('schema')}: schema file {spec.schema_file!r} not found"])
+    return load_schema(path).model_dump(mode="json")
+
+
+def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pipeline:
     """The pipeline a loaded spec describes.
+
+    Args:
+        loaded: the validated YAML.
+        datasets: finds a dataset version by ``name@version`` (for ``data: taxi@3``).
 
     Raises:
         ConfigError: for missing data files, columns or custom steps, naming the line.
     """
     spec = loaded.spec
-    pattern, files = _source(loaded)
-    if not spec.steps:
+    ingest_node, files = _ingest(loaded, datasets)
+    if not spec.steps and files is not None:
         _check_columns(loaded, files)
     custom_nodes, data = _custom_nodes(loaded)
     # Without custom steps the columns were checked against the file above; with
@@ -167,8 +205,13 @@ def compile_spec(loaded: LoadedSpec) -> Pipeline:
         "seed": spec.split.seed,
         "required": required,
     }
+    splits = {
+        "train_split": OutputRef("split", "train"),
+        "eval_split": OutputRef("split", "eval"),
+        "test_split": OutputRef("split", "test"),
+    }
     nodes = [
-        _node("ingest", std.ingest, params={"path": pattern, "fingerprint": fingerprint(files)}),
+        ingest_node,
         *custom_nodes,
         _node("split", std.split, {"data": data}, split_params),
         _node(
@@ -182,6 +225,25 @@ def compile_spec(loaded: LoadedSpec) -> Pipeline:
                 "drop": list(spec.drop),
                 "task": spec.train.task,
             },
+        ),
+        _node("statistics", std.statistics, {**splits, "features": OutputRef("features")}),
+        _node(
+            "schema",
+            std.schema,
+            {"statistics": OutputRef("statistics")},
+            {"label": spec.label, "given": _given_schema(loaded)},
+        ),
+        _node(
+            "validate",
+            std.validate,
+            {"statistics": OutputRef("statistics"), "schema": OutputRef("schema")},
+            {"on_error": spec.validate_data.on_error},
+        ),
+        _node(
+            "skew",
+            std.skew,
+            {"statistics": OutputRef("statistics")},
+            {"config": spec.drift.model_dump(mode="json", exclude_none=True)},
         ),
         _node(
             "preprocess",
@@ -197,6 +259,7 @@ def compile_spec(loaded: LoadedSpec) -> Pipeline:
                 "preprocessor": OutputRef("preprocess", "preprocessor"),
                 "schema": OutputRef("preprocess", "schema"),
                 "features": OutputRef("features"),
+                "validation": OutputRef("validate"),
             },
             {
                 "label": spec.label,
@@ -226,7 +289,17 @@ def compile_spec(loaded: LoadedSpec) -> Pipeline:
         nodes.append(_node("gate", std.gate, {"metrics": metrics}, {"thresholds": thresholds}))
         metrics = OutputRef("gate")
     nodes.append(
-        _node("bundle", std.bundle, {"model": OutputRef("train"), "metrics": metrics, "data": OutputRef("ingest")})
+        _node(
+            "bundle",
+            std.bundle,
+            {
+                "model": OutputRef("train"),
+                "metrics": metrics,
+                "data": OutputRef("ingest"),
+                "statistics": OutputRef("statistics"),
+                "schema": OutputRef("schema"),
+            },
+        )
     )
     return Pipeline(spec.name, nodes, source=str(loaded.path))
 
@@ -243,7 +316,9 @@ def _node(
     return StepNode(name, made, dict(inputs or {}), python, as_json)
 
 
-def load_yaml_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Pipeline, dict[str, Any]]:
+def load_yaml_pipeline(
+    path: str | Path, overrides: Sequence[str] = (), *, datasets: Resolver | None = None
+) -> tuple[Pipeline, dict[str, Any]]:
     """Load, validate and compile a YAML pipeline.
 
     Returns:
@@ -251,7 +326,7 @@ def load_yaml_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> tuple
         the overrides, the file).
     """
     loaded = load_spec(path, overrides)
-    pipeline = compile_spec(loaded)
+    pipeline = compile_spec(loaded, datasets=datasets)
     config = {
         "kind": "yaml",
         "file": str(path),

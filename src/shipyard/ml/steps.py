@@ -53,6 +53,22 @@ def ingest(path: str, fingerprint: str) -> pd.DataFrame:
     return frame
 
 
+@step(tags=("data",))
+def ingest_dataset(snapshot: ArtifactRecord, dataset: str) -> ArtifactRecord:
+    """A registered dataset version: its artifact is the data version, passed on as it is."""
+    return snapshot
+
+
+@step(cache=False, tags=("data",))
+def ingest_sql(query: str, url: str) -> pd.DataFrame:
+    """Run the SQL query (never cached: the database may change); its result is the data version."""
+    from shipyard.data.sources import read_sql
+
+    frame = read_sql(query, url)
+    log_metrics(rows=len(frame), columns=frame.shape[1])
+    return frame
+
+
 def _require_columns(frame: pd.DataFrame, required: dict[str, list[str]]) -> None:
     from shipyard.data.sources import DataError
 
@@ -118,6 +134,70 @@ def features(
     }
 
 
+def _types(features: dict) -> dict[str, str]:
+    return {name: str(info["type"]) for name, info in features["columns"].items()}
+
+
+@step
+def statistics(
+    train_split: pd.DataFrame, eval_split: pd.DataFrame, test_split: pd.DataFrame, features: dict
+) -> dict:
+    """Statistics of every column of each split (JSON), with the features' types."""
+    from shipyard.data.statistics import compute_statistics
+
+    types = _types(features)
+    return {
+        name: compute_statistics(frame, types=types).to_json()
+        for name, frame in (("train", train_split), ("eval", eval_split), ("test", test_split))
+    }
+
+
+@step
+def schema(statistics: dict, label: str, given: dict | None = None) -> dict:
+    """The data schema: the given ``schema.yaml``, or one inferred from the train split."""
+    from shipyard.data.schema import infer_schema, schema_from_json
+    from shipyard.data.statistics import Statistics
+
+    if given is not None:
+        return schema_from_json(given).model_dump(mode="json")
+    inferred = infer_schema(Statistics.from_json(statistics["train"]), label=label)
+    return inferred.model_dump(mode="json")
+
+
+@step
+def validate(statistics: dict, schema: dict, on_error: str = "fail") -> dict:
+    """Check each split against the schema; errors fail the run unless ``on_error: warn``."""
+    from shipyard.data.schema import schema_from_json
+    from shipyard.data.statistics import Statistics
+    from shipyard.data.validation import ValidationResult, validate_statistics
+
+    expected = schema_from_json(schema)
+    result = ValidationResult()
+    for split_name, stats in statistics.items():
+        result = result.merge(validate_statistics(Statistics.from_json(stats), expected, split=split_name))
+    log_metrics(validation_errors=len(result.errors), validation_warnings=len(result.warnings))
+    if on_error == "fail":
+        result.raise_for_errors("the splits (set validate: {on_error: warn} to go on)")
+    return result.to_json()
+
+
+@step
+def skew(statistics: dict, config: dict | None = None) -> dict:
+    """Drift between the train split and the eval and test splits."""
+    from shipyard.data.drift import DriftConfig, compare
+    from shipyard.data.statistics import Statistics
+
+    drift_config = DriftConfig.from_dict(config)
+    train_stats = Statistics.from_json(statistics["train"])
+    out = {}
+    for split_name in ("eval", "test"):
+        report = compare(train_stats, Statistics.from_json(statistics[split_name]), drift_config)
+        out[split_name] = report.to_json()
+        log_metrics({f"skew.{split_name}.drifted_share": report.share,
+                     f"skew.{split_name}.drifted_columns": len(report.drifted)})
+    return out
+
+
 @step
 def preprocess(train: pd.DataFrame, features: dict, methods: dict | None = None) -> Fitted:
     """Fit the preprocessing on the train split; learn the input schema."""
@@ -142,8 +222,13 @@ def train(
     model: str,
     params: dict | None = None,
     transforms: list | None = None,
+    validation: dict | None = None,
 ) -> ModelBundle:
-    """Fit the model on the preprocessed train split; return the model bundle."""
+    """Fit the model on the preprocessed train split; return the model bundle.
+
+    ``validation`` is the validate step's result: taking it makes training wait
+    for the data to pass validation.
+    """
     from shipyard.bundle.bundle import ModelBundle
     from shipyard.ml.train import encode_labels, make_model, regression_target
 
@@ -242,16 +327,45 @@ def gate(metrics: dict, thresholds: dict) -> dict:
 
 
 @step
-def bundle(model: ModelBundle, metrics: dict, data: ArtifactRecord) -> ModelBundle:
-    """The accepted model bundle, stamped with its metrics, run and data version."""
+def bundle(
+    model: ModelBundle,
+    metrics: dict,
+    data: ArtifactRecord,
+    statistics: dict | None = None,
+    schema: dict | None = None,
+) -> ModelBundle:
+    """The accepted model bundle, stamped with its metrics, run and data version.
+
+    It also carries the training split's statistics and the schema of its
+    feature columns, the references for validating and watching serving traffic.
+    """
     overall = {k: v for k, v in metrics.items() if "[" not in k}
+    features = set(model.features)
+    train_stats = None
+    if statistics is not None:
+        train_stats = dict(statistics["train"])
+        train_stats["columns"] = {k: v for k, v in train_stats["columns"].items() if k in features}
+    feature_schema = None
+    if schema is not None:
+        feature_schema = {**schema, "columns": {k: v for k, v in schema["columns"].items() if k in features}}
+        feature_schema["label"] = None
     return model.with_info(
-        metrics=overall, run_id=get_step_context().run_id, data_version=data.id
+        metrics=overall,
+        run_id=get_step_context().run_id,
+        data_version=data.id,
+        statistics=train_stats,
+        data_schema=feature_schema,
     )
 
 
 __all__ = [
     "Evaluation",
+    "ingest_dataset",
+    "ingest_sql",
+    "schema",
+    "skew",
+    "statistics",
+    "validate",
     "Fitted",
     "GateFailed",
     "Splits",
