@@ -44,7 +44,7 @@ def predict(
     The file is read in chunks, so it may be larger than memory. Unseen
     categories are counted and extra columns ignored and reported.
     """
-    from shipyard.cli.render import console, err_console, print_json, table_of
+    from shipyard.cli.render import anomalies_table, console, err_console, print_json, table_of
     from shipyard.cli.state import state
     from shipyard.client import load_bundle
     from shipyard.ml.predict import predict_file
@@ -58,6 +58,8 @@ def predict(
                 "output": str(output) if output else None,
                 "extra_columns": summary.extra_columns,
                 "unseen_categories": summary.unseen,
+                "validation": summary.validation,
+                "drift": summary.drift,
             }
         )
         return
@@ -70,4 +72,11 @@ def predict(
     for column, count in summary.unseen.items():
         err_console.print(
             f"Column {column!r}: {count} value(s) not seen in training (treated as 'other')"
+        )
+    if summary.validation is not None and summary.validation["anomalies"]:
+        err_console.print(anomalies_table(summary.validation))
+    if summary.drift is not None and summary.drift["drifted"]:
+        err_console.print(
+            f"Drift from training: {', '.join(summary.drift['drifted'])} "
+            f"({summary.drift['drifted_share']:.0%} of {summary.drift['compared']} features)"
         )

@@ -2,7 +2,9 @@
 
 Rows are read in chunks, passed through the bundle's ``Predictor`` (the same
 code path as evaluation and serving) and appended to the output, which is
-written to a temporary file and renamed into place when complete.
+written to a temporary file and renamed into place when complete. The
+chunks' statistics are merged as they go: at the end the input is validated
+against the bundle's schema and compared with its training statistics.
 """
 
 from __future__ import annotations
@@ -19,17 +21,25 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.bundle.bundle import Predictor
+    from shipyard.data.statistics import Statistics
 
 
 @dataclass
 class BatchSummary:
-    """What a batch prediction did."""
+    """What a batch prediction did, and what the input looked like.
+
+    ``validation`` checks the input against the bundle's schema and ``drift``
+    compares it with the training statistics (both JSON, None for bundles that
+    carry neither).
+    """
 
     rows: int = 0
     output: Path | None = None
     extra_columns: list[str] = field(default_factory=list)
     unseen: dict[str, int] = field(default_factory=dict)
     head: Any = None
+    validation: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None
 
 
 def predict_file(
@@ -64,6 +74,7 @@ def predict_file(
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp") if output is not None else None
     writer: Any = None
     offset = 0
+    seen: Statistics | None = None
     try:
         for chunk in iter_chunks(source, chunk_rows):
             missing = [c for c in keep if c not in chunk.columns]
@@ -71,6 +82,7 @@ def predict_file(
                 raise DataError(f"--keep column(s) {missing} are not in {source.name}.")
             chunk.index = pd.RangeIndex(offset, offset + len(chunk))
             frame = predictor.predict_frame(chunk)
+            seen = _observe(seen, chunk, predictor)
             frame = pd.concat([chunk[list(keep)], frame], axis=1) if keep else frame
             _merge_report(summary, predictor)
             summary.rows += len(frame)
@@ -86,12 +98,42 @@ def predict_file(
             if not tmp.exists():
                 _empty(tmp, fmt)
             os.replace(tmp, output)
+        if seen is not None:
+            summary.validation, summary.drift = _checks(seen, predictor)
     finally:
         if writer is not None and fmt == "parquet":
             writer.close()
         if tmp is not None and tmp.exists():
             tmp.unlink()
     return summary
+
+
+def _observe(seen: Statistics | None, chunk: pd.DataFrame, predictor: Predictor) -> Statistics | None:
+    """Add a chunk's feature statistics to what was seen so far."""
+    from shipyard.data.statistics import compute_statistics
+
+    bundle = predictor.bundle
+    if bundle.data_schema is None and bundle.statistics is None:
+        return None
+    columns = [c for c in bundle.features if c in chunk.columns]
+    part = compute_statistics(chunk[columns], types=dict(bundle.features))
+    return part if seen is None else seen.merge(part)
+
+
+def _checks(seen: Statistics, predictor: Predictor) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The input's anomalies against the bundle's schema and its drift from training."""
+    from shipyard.data.drift import compare
+    from shipyard.data.schema import schema_from_json
+    from shipyard.data.statistics import Statistics
+    from shipyard.data.validation import validate_statistics
+
+    bundle = predictor.bundle
+    validation = drift = None
+    if bundle.data_schema is not None:
+        validation = validate_statistics(seen, schema_from_json(bundle.data_schema), split="input").to_json()
+    if bundle.statistics is not None:
+        drift = compare(Statistics.from_json(bundle.statistics), seen).to_json()
+    return validation, drift
 
 
 def _merge_report(summary: BatchSummary, predictor: Predictor) -> None:
