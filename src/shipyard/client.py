@@ -151,7 +151,7 @@ class Client:
                     "A YAML pipeline takes overrides (--set key.path=value), not params."
                 )
             built, yaml_config = load_yaml_pipeline(
-                pipeline, overrides, datasets=self.datasets.resolve
+                pipeline, overrides, datasets=lambda ref: self.datasets.resolve(ref)
             )
         elif isinstance(pipeline, str):
             if overrides:
@@ -196,7 +196,7 @@ class Client:
                 statistics the run recorded.
             types: column types to compute with (e.g. a schema's).
         """
-        from shipyard.data.datasets import NAME, is_dataset_ref
+        from shipyard.data.refs import NAME, is_dataset_ref
         from shipyard.data.sources import is_url, resolve_files
         from shipyard.data.statistics import Statistics, compute_statistics
 

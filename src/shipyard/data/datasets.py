@@ -9,16 +9,16 @@ exact version, and the dataset's lineage shows which runs used it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.data.refs import NAME, is_dataset_ref, parse_ref
 from shipyard.data.sources import DataError, read_table, resolve_files
 from shipyard.data.statistics import Statistics, compute_statistics
 from shipyard.engine.artifacts import load_value, save_value
-from shipyard.errors import DatasetNotFound, ShipyardError
+from shipyard.errors import ShipyardError
 from shipyard.stores.metadata.records import DatasetVersionRecord
 
 if TYPE_CHECKING:
@@ -26,30 +26,6 @@ if TYPE_CHECKING:
 
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore
-
-NAME = re.compile(r"^[A-Za-z0-9_][\w.-]{0,199}$")
-REF = re.compile(r"^(?P<name>[A-Za-z0-9_][\w.-]*)@(?P<version>latest|\d+)$")
-
-
-def is_dataset_ref(text: str) -> bool:
-    """True for ``name@version`` or ``name@latest``."""
-    return bool(REF.match(text))
-
-
-def parse_ref(ref: str) -> tuple[str, int | None]:
-    """``taxi@3`` -> ``("taxi", 3)``; ``taxi@latest`` or ``taxi`` -> ``("taxi", None)``.
-
-    Raises:
-        DatasetNotFound: for text that is not a dataset reference.
-    """
-    match = REF.match(ref)
-    if match:
-        version = match["version"]
-        return match["name"], None if version == "latest" else int(version)
-    if NAME.match(ref):
-        return ref, None
-    raise DatasetNotFound(f"{ref!r} is not a dataset reference; expected NAME, NAME@VERSION or NAME@latest.")
-
 
 @dataclass(frozen=True)
 class DatasetStores:
@@ -182,4 +158,4 @@ def _row_changes(a: pd.DataFrame, b: pd.DataFrame, shared: list[str]) -> dict[st
     return {"rows_added": len(b) - kept, "rows_removed": len(a) - kept, "rows_kept": kept}
 
 
-__all__ = ["DatasetStores", "diff", "is_dataset_ref", "parse_ref"]
+__all__ = ["NAME", "DatasetStores", "diff", "is_dataset_ref", "parse_ref"]

@@ -27,7 +27,7 @@ from shipyard.engine.step import Step, step
 from shipyard.errors import ParamsError, ShipyardError
 from shipyard.ml import steps as std
 from shipyard.config.spec import DataSourceSpec
-from shipyard.data.datasets import is_dataset_ref
+from shipyard.data.refs import is_dataset_ref
 from shipyard.data.sources import (
     DataError,
     Source,
