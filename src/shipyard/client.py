@@ -209,6 +209,12 @@ class Client:
                 frame = self.load_output(run.id, "split", split)
                 result = compute_statistics(frame, types=types)
             return f"{run.id[:8]}:{split}", result
+        if "@" in source and not is_dataset_ref(source) and not Path(source).exists() and not is_url(source):
+            from shipyard.errors import DatasetNotFound
+
+            raise DatasetNotFound(
+                f"{source!r} is not a dataset reference; expected NAME, NAME@VERSION or NAME@latest."
+            )
         is_dataset = is_dataset_ref(source) or (
             NAME.match(source) is not None
             and not Path(source).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,8 +23,8 @@ OutputOption = Annotated[
 ]
 
 
-def _emit(fmt: str, output: Path | None, *, data: object, html: str, text: object) -> None:
-    """Print or write a result in the asked format."""
+def _emit(fmt: str, output: Path | None, *, data: object, html: Callable[[], str], text: object) -> None:
+    """Print or write a result in the asked format (the HTML is built only when asked for)."""
     import json
 
     from shipyard.cli.render import console, print_json
@@ -36,7 +37,7 @@ def _emit(fmt: str, output: Path | None, *, data: object, html: str, text: objec
     if fmt == "html" and output is None:
         raise ShipyardError("--format html needs --output FILE.html.")
     if output is not None:
-        content = html if fmt == "html" else json.dumps(data, indent=2, default=str)
+        content = html() if fmt == "html" else json.dumps(data, indent=2, default=str)
         written = write_report(content, output)
         console.print(f"Wrote {written}")
         return
@@ -187,7 +188,7 @@ def stats(
 
     with make_client(create=True) as client:
         label, result = client.data_statistics(source)
-    _emit(fmt, output, data=result.summary(), html=statistics_html({label: result}, title=f"Statistics of {label}"),
+    _emit(fmt, output, data=result.summary(), html=lambda: statistics_html({label: result}, title=f"Statistics of {label}"),
           text=statistics_table(result))
 
 
@@ -227,7 +228,7 @@ def validate(
     with make_client(create=True) as client:
         label, result = client.data_statistics(source, types=schema_types(expected))
     checked = validate_statistics(result, expected)
-    _emit(fmt, output, data=checked.to_json(), html=validation_html(checked.to_json(), title=f"Validation of {label}"),
+    _emit(fmt, output, data=checked.to_json(), html=lambda: validation_html(checked.to_json(), title=f"Validation of {label}"),
           text=anomalies_table(checked.to_json()))
     checked.raise_for_errors(label)
 
@@ -256,7 +257,7 @@ def drift(
     report = compare(ref, cur)
     data = report.to_json()
     _emit(fmt, output, data=data,
-          html=drift_html(data, ref, cur, title=f"Drift: {ref_label} → {cur_label}", labels=(ref_label, cur_label)),
+          html=lambda: drift_html(data, ref, cur, title=f"Drift: {ref_label} → {cur_label}", labels=(ref_label, cur_label)),
           text=drift_table(data))
     if fail_on_drift and report.dataset_drift:
         raise ShipyardError(

@@ -5,7 +5,7 @@ Each column is compared by its type:
 ========== ============================== ============ ================
 type       test                           default rule  reported as
 ========== ============================== ============ ================
-numeric    Wasserstein distance / ref std ``>= 0.1``    ``wasserstein``
+numeric    Wasserstein distance / spread  ``>= 0.1``    ``wasserstein``
 numeric    Kolmogorov-Smirnov (D, p-value) ``p < 0.05``  ``ks``
 numeric    population stability index      ``>= 0.2``    ``psi``
 categorical Jensen-Shannon distance (base 2) ``>= 0.1``  ``jensen_shannon``
@@ -13,8 +13,10 @@ categorical chi-square (p-value)            ``p < 0.05``  ``chi2``
 categorical population stability index     ``>= 0.2``    ``psi``
 ========== ============================== ============ ================
 
-A column's verdict comes from one test: by default the normalised Wasserstein
-distance for numbers and the Jensen-Shannon distance for categories and
+A column's verdict comes from one test: by default the Wasserstein distance
+divided by the reference's robust spread (interquartile range / 1.349, which
+is the std for normal data but is not inflated by a few extreme values) for
+numbers and the Jensen-Shannon distance for categories and
 booleans. Distances are the default because p-values flag tiny, harmless
 differences once a table has a few hundred thousand rows, and PSI misses shifts
 inside its bins. Every test is still computed and shown. The dataset drifts when
@@ -149,16 +151,28 @@ class DriftReport:
 
 
 def _pair(ref: ColumnStatistics, cur: ColumnStatistics) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Both distributions from the same kind of sketch: the finer one for the reference."""
-    candidates = [
-        (getattr(ref, kind).points(), getattr(cur, kind).points())
-        for kind in ("sketch", "grid")
-        if getattr(ref, kind) is not None and getattr(cur, kind) is not None
-    ]
+    """Both distributions as weighted points on the same footing.
+
+    Dates: their per-day counts. Numbers: the relative sketch, or the grid with
+    both sides coarsened to the wider bins (so bin centres line up), whichever
+    resolves the reference into more points.
+    """
+    if ref.type == "datetime" or cur.type == "datetime":
+        return _days(ref), _days(cur)
+    candidates = []
+    if ref.sketch is not None and cur.sketch is not None:
+        candidates.append((ref.sketch.points(), cur.sketch.points()))
+    if ref.grid is not None and cur.grid is not None:
+        candidates.append(ref.grid.aligned(cur.grid))
     if not candidates:
         empty = (np.empty(0), np.empty(0))
         return empty, empty
     return max(candidates, key=lambda pair: pair[0][0].size)
+
+
+def _days(stats: ColumnStatistics) -> tuple[np.ndarray, np.ndarray]:
+    days = sorted(stats.days)
+    return np.asarray(days, dtype=float) * 86_400.0, np.asarray([stats.days[d] for d in days], dtype=float)
 
 
 def _cdf_at(values: np.ndarray, counts: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -178,16 +192,32 @@ def ks_test(ref: ColumnStatistics, cur: ColumnStatistics) -> tuple[float, float]
     return d, float(kstwo.sf(d, max(1, round(en))))
 
 
+def spread(values: np.ndarray, counts: np.ndarray) -> float:
+    """A robust spread: the interquartile range / 1.349 (the std for normal data);
+    the std when the IQR is 0; 1 when both are."""
+    if counts.sum() == 0:
+        return 1.0
+    cumulative = np.cumsum(counts) / counts.sum()
+    q25, q75 = (values[min(int(np.searchsorted(cumulative, q)), values.size - 1)] for q in (0.25, 0.75))
+    iqr = float(q75 - q25) / 1.349
+    if iqr > 0:
+        return iqr
+    mean = float(np.average(values, weights=counts))
+    std = float(np.sqrt(np.average((values - mean) ** 2, weights=counts)))
+    return std if std > 0 else 1.0
+
+
 def wasserstein(ref: ColumnStatistics, cur: ColumnStatistics) -> tuple[float, float]:
-    """Wasserstein distance, and the same divided by the reference's std."""
+    """Wasserstein distance, and the same divided by the reference's robust spread.
+
+    The interquartile range (over 1.349) rather than the std: a few extreme
+    values inflate the std and would hide a shift of the bulk of the data.
+    """
     from scipy.stats import wasserstein_distance
 
     (rv, rc), (cv, cc) = _pair(ref, cur)
     distance = float(wasserstein_distance(rv, cv, rc, cc))
-    scale = ref.std or 0.0
-    if scale <= 0:
-        scale = abs(ref.mean) or 1.0
-    return distance, distance / scale
+    return distance, distance / spread(rv, rc)
 
 
 def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
@@ -267,7 +297,7 @@ def _flag(test: str, value: float, threshold: float) -> bool:
 
 def _run_tests(ref: ColumnStatistics, cur: ColumnStatistics, config: DriftConfig) -> dict[str, dict[str, Any]]:
     tests: dict[str, dict[str, Any]] = {}
-    if ref.type == "numeric":
+    if ref.type in ("numeric", "datetime"):
         d, p = ks_test(ref, cur)
         raw, normalised = wasserstein(ref, cur)
         tests["wasserstein"] = {"score": normalised, "distance": raw}
@@ -290,11 +320,11 @@ def compare_column(ref: ColumnStatistics, cur: ColumnStatistics, config: DriftCo
     """Drift of one column between a reference and a current set of values."""
     config = config or DriftConfig()
     override = dict(config.columns.get(ref.name) or {})
-    kind = "numeric" if ref.type == "numeric" else "categorical"
-    method = override.get("method") or config.methods.get(ref.type) or PRIMARY[kind if kind == "numeric" else "categorical"]
+    kind = "numeric" if ref.type in ("numeric", "datetime") else "categorical"
+    method = override.get("method") or config.methods.get(ref.type) or PRIMARY[kind]
     if ref.count == 0 or cur.count == 0:
         return ColumnDrift(ref.name, ref.type, method, None, 0.0, False, note="no values to compare")
-    if (ref.type == "numeric") != (cur.type == "numeric"):
+    if ref.type != cur.type and {ref.type, cur.type} != {"categorical", "text"}:
         return ColumnDrift(
             ref.name, ref.type, method, None, 0.0, True,
             note=f"the type changed from {ref.type} to {cur.type}",

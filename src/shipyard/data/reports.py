@@ -165,6 +165,8 @@ def drift_html(
     Returns:
         The HTML document.
     """
+    if labels[0] == labels[1]:  # the same source on both sides: keep the two series apart
+        labels = (f"{labels[0]} (reference)", f"{labels[1]} (current)")
     return _document(title, _drift_body(report, reference, current, labels=labels, prefix="drift", level=2))
 
 

@@ -96,6 +96,15 @@ class QuantileSketch:
         counts = [c for _, c in neg] + ([self.zeros] if self.zeros else []) + [c for _, c in pos]
         return np.asarray(values, dtype=float), np.asarray(counts, dtype=float)
 
+    def intervals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each bucket's lower and upper edge and its count."""
+        neg = sorted(self.negative.items(), reverse=True)
+        pos = sorted(self.positive.items())
+        lows = [-(GAMMA**i) for i, _ in neg] + ([0.0] if self.zeros else []) + [GAMMA ** (i - 1) for i, _ in pos]
+        highs = [-(GAMMA ** (i - 1)) for i, _ in neg] + ([0.0] if self.zeros else []) + [GAMMA**i for i, _ in pos]
+        counts = [c for _, c in neg] + ([self.zeros] if self.zeros else []) + [c for _, c in pos]
+        return np.asarray(lows, dtype=float), np.asarray(highs, dtype=float), np.asarray(counts, dtype=float)
+
     def quantiles(self, qs: list[float]) -> list[float | None]:
         """Values at the quantiles ``qs`` (each in [0, 1]); None when empty."""
         values, counts = self.points()
@@ -185,6 +194,24 @@ class GridSketch:
             return self
         exponent = max(self.exponent, other.exponent)
         return GridSketch(exponent, _add(self._coarsened(exponent), other._coarsened(exponent)))._bounded()
+
+    def aligned(self, other: GridSketch) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Both grids' points at the wider of the two bin widths (their centres line up)."""
+        if self.exponent is None or other.exponent is None:
+            return self.points(), other.points()
+        exponent = max(self.exponent, other.exponent)
+        return (
+            GridSketch(exponent, self._coarsened(exponent)).points(),
+            GridSketch(exponent, other._coarsened(exponent)).points(),
+        )
+
+    def intervals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each bin's lower and upper edge and its count."""
+        if self.exponent is None or not self.counts:
+            return np.empty(0), np.empty(0), np.empty(0)
+        keys = np.asarray(sorted(self.counts), dtype=float)
+        width = 2.0**self.exponent
+        return keys * width, (keys + 1) * width, np.asarray([self.counts[int(k)] for k in keys], dtype=float)
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """Bin centres (ascending) and their counts."""

@@ -187,7 +187,10 @@ def check_sql_url(url: str) -> None:
         DataError: naming how to pass the password instead.
     """
     match = _PASSWORD.match(url)
-    if match and not re.fullmatch(r"\$\{?\w+\}?", match["password"]):
+    secret = match["password"] if match else None
+    query = re.search(r"[?&](password|passwd|pwd)=([^&]+)", url, flags=re.IGNORECASE)
+    secret = secret or (query.group(2) if query else None)
+    if secret and not re.fullmatch(r"\$\{?\w+\}?", secret):
         raise DataError(
             "The database URL holds a password; it would be stored with the run's config.",
             hint="Put it in an environment variable and write e.g. "
@@ -243,7 +246,7 @@ def iter_chunks(path: Source, rows: int) -> Iterator[pd.DataFrame]:
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(fh).iter_batches(batch_size=rows):
+            for batch in pq.ParquetFile(fh, pre_buffer=False).iter_batches(batch_size=rows):
                 yield batch.to_pandas()
         else:
             yield from pd.read_json(fh, lines=True, chunksize=rows)

@@ -27,14 +27,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shipyard.data.sketches import DistinctSketch, GridSketch, QuantileSketch, TopValues, hash_values
+from shipyard.data.sketches import (
+    ALPHA,
+    DistinctSketch,
+    GridSketch,
+    QuantileSketch,
+    TopValues,
+    hash_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
 STATS_FORMAT = 1
-BATCH_ROWS = 1_000_000
+BATCH_ROWS = 250_000
 HISTOGRAM_BINS = 20
 _SECONDS_PER_DAY = 86_400
 
@@ -130,14 +137,19 @@ class ColumnStatistics:
         return max(candidates, key=lambda pc: pc[0].size)
 
     def quantiles(self, qs: Sequence[float] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)) -> dict[str, float | None]:
-        """Quantiles of a numeric column, keyed ``"p25"``, ``"p50"``..."""
-        values, counts = self.points()
-        if self.type != "numeric" or counts.sum() == 0:
+        """Quantiles of a numeric column, keyed ``"p25"``, ``"p50"``...
+
+        Each comes from whichever sketch bounds its error tighter there: the
+        relative one near zero, the grid far from zero.
+        """
+        if self.type != "numeric" or self.sketch is None or self.sketch.count == 0:
             return {}
-        cumulative = np.cumsum(counts)
+        grid_width = 2.0**self.grid.exponent if self.grid is not None and self.grid.exponent is not None else None
         out: dict[str, float | None] = {}
         for q in qs:
-            value = float(values[int(np.searchsorted(cumulative, q * (cumulative[-1] - 1), side="right"))])
+            value = _quantile(*self.sketch.points(), q)
+            if grid_width is not None and ALPHA * abs(value) > grid_width / 2:
+                value = _quantile(*self.grid.points(), q)  # type: ignore[union-attr]
             # Keep within the seen range; whole numbers stay whole.
             out[f"p{round(q * 100):g}"] = _snap(min(max(value, self.minimum), self.maximum), self.dtype)  # type: ignore[type-var]
         return out
@@ -246,6 +258,11 @@ class ColumnStatistics:
             trues=int(data.get("trues", 0)),
             days={int(k): int(v) for k, v in (data.get("days") or {}).items()},
         )
+
+
+def _quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
+    cumulative = np.cumsum(counts)
+    return float(values[int(np.searchsorted(cumulative, q * (cumulative[-1] - 1), side="right"))])
 
 
 def _snap(value: float, dtype: str) -> float:
@@ -485,10 +502,14 @@ def _file_batches(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]
     fmt = file_format(path)
     with open_source(path) as fh:
         if fmt == "parquet":
-            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_rows)
+            # pre_buffer=False: with it, pyarrow keeps the whole file's pages in
+            # memory as it goes, and a file larger than memory would not stream.
+            yield from pq.ParquetFile(fh, pre_buffer=False).iter_batches(batch_size=batch_rows)
         elif fmt == "csv":
             options = pcsv.ReadOptions(block_size=64 << 20)
-            yield from pcsv.open_csv(fh, read_options=options)
+            # Empty cells are missing values, as pandas reads them elsewhere.
+            convert = pcsv.ConvertOptions(strings_can_be_null=True)
+            yield from pcsv.open_csv(fh, read_options=options, convert_options=convert)
         else:
             yield from pjson.read_json(fh).to_batches(max_chunksize=batch_rows)
 

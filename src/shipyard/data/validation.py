@@ -103,20 +103,21 @@ def _seconds(value: Any) -> float | None:
 
 
 def _mass_outside(stats: ColumnStatistics, low: float | None, high: float | None) -> tuple[int, int]:
-    """How many values lie below ``low`` and above ``high``."""
+    """How many values lie below ``low`` and above ``high`` (at least one when the
+    exact minimum or maximum does; buckets straddling a bound do not count)."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if stats.type == "datetime":
         days = np.asarray(sorted(stats.days), dtype=float)
         counts = np.asarray([stats.days[int(d)] for d in days], dtype=float)
-        points = days * 86_400.0
-        below = int(counts[points + 86_400 <= low].sum()) if low is not None and days.size else 0
-        above = int(counts[points > high].sum()) if high is not None and days.size else 0
-        return below, above
-    points, counts = stats.points()
-    if counts.size == 0:
-        return 0, 0
-    below = int(counts[points < low].sum()) if low is not None and stats.minimum is not None and stats.minimum < low else 0
-    above = int(counts[points > high].sum()) if high is not None and stats.maximum is not None and stats.maximum > high else 0
-    # The sketch may place an out-of-range extreme in a bucket just inside: count it.
+        parts.append((days * 86_400.0, (days + 1) * 86_400.0, counts))
+    else:
+        parts += [s.intervals() for s in (stats.sketch, stats.grid) if s is not None]
+    below = above = 0
+    for lows, highs, counts in parts:
+        if low is not None:
+            below = max(below, int(counts[highs < low].sum()))
+        if high is not None:
+            above = max(above, int(counts[lows > high].sum()))
     if low is not None and stats.minimum is not None and stats.minimum < low:
         below = max(below, 1)
     if high is not None and stats.maximum is not None and stats.maximum > high:
@@ -201,7 +202,7 @@ def validate_statistics(stats: Statistics, schema: Schema, *, split: str | None 
             continue
         found += [(name, kind, text) for kind, text in _check_column(name, expected, column, schema)]
     for name in stats.columns:
-        if name not in schema.columns:
+        if name not in schema.columns and name != schema.label:
             found.append((name, "extra_column", f"column {name!r} is not in the schema"))
     anomalies = tuple(
         Anomaly(column, kind, schema.severity_of(kind), message, split)

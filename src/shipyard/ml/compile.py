@@ -3,7 +3,7 @@
 The graph::
 
     ingest -> [custom steps] -> split -> features -> statistics -> schema -> validate
-                                                      \-> skew
+                                                     statistics -> skew
            features -> preprocess -> train (after validate) -> evaluate -> [gate] -> bundle
 
 Problems found here (no file matches ``data``, a column named in the YAML
@@ -22,7 +22,13 @@ from typing import Any
 
 from shipyard.config.loader import LoadedSpec, load_spec
 from shipyard.config.yamlio import ConfigError
-from shipyard.engine.graph import ArtifactInput, OutputRef, Pipeline, StepNode, validate_params
+from shipyard.engine.graph import (
+    ArtifactInput,
+    OutputRef,
+    Pipeline,
+    StepNode,
+    validate_params,
+)
 from shipyard.engine.step import Step, step
 from shipyard.errors import ParamsError, ShipyardError
 from shipyard.ml import steps as std
@@ -60,8 +66,13 @@ def _ingest(loaded: LoadedSpec, datasets: Resolver | None) -> tuple[StepNode, li
             version = datasets(spec.data)
         except ShipyardError as exc:
             raise ConfigError([f"{where}: {exc.message}"], hint=exc.hint) from None
-        node = _node("ingest", std.ingest_dataset, params={"dataset": version.ref})
-        return StepNode(node.name, node.step, {"snapshot": ArtifactInput(version.artifact_id)}, node.params, node.params_json), None
+        node = _node(
+            "ingest",
+            std.ingest_dataset,
+            {"snapshot": ArtifactInput(version.artifact_id)},
+            {"dataset": version.ref},
+        )
+        return node, None
     base = loaded.path.parent.resolve()
     try:
         files = resolve_files(spec.data, base)
@@ -307,7 +318,7 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
 def _node(
     name: str,
     made: Step,
-    inputs: dict[str, OutputRef] | None = None,
+    inputs: dict[str, OutputRef | ArtifactInput] | None = None,
     params: dict[str, Any] | None = None,
 ) -> StepNode:
     values = params or {}
