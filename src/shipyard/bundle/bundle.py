@@ -127,6 +127,29 @@ class Predictor:
         self.bundle = bundle
         self.report = PredictionReport()
         self._transforms = [_load_transform(t) for t in bundle.transforms]
+        self._fast: Any = None
+        self._fast_checked = False
+        columns = bundle.schema.get("columns", {})
+        self._known_categories = {
+            name: set(info["categories"])
+            for name, info in columns.items()
+            if bundle.features.get(name) == "categorical"
+            and info.get("categories_complete", True)
+            and "categories" in info
+        }
+
+    @property
+    def fast_path(self) -> bool:
+        """True when one-record predictions use the compiled preprocessing."""
+        self._ensure_fast()
+        return self._fast is not None
+
+    def _ensure_fast(self) -> None:
+        if not self._fast_checked:
+            from shipyard.bundle.fastpath import compile_fast_path
+
+            self._fast_checked = True
+            self._fast = None if self._transforms else compile_fast_path(self.bundle)
 
     @property
     def feature_columns(self) -> list[str]:
@@ -209,6 +232,63 @@ class Predictor:
         proba = self.bundle.model.predict_proba(self.transform(rows))
         return pd.DataFrame(proba, columns=[str(c) for c in classes], index=rows.index)
 
+    def predict_records(self, records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Predictions for a few validated records: ``{"prediction", "probabilities"}``.
+
+        Uses the compiled fast path when the bundle has one (see
+        :mod:`shipyard.bundle.fastpath`, checked for parity with the reference
+        path when it was compiled), else the DataFrame path. The report counts
+        unseen categories.
+        """
+        import numpy as np
+
+        self._ensure_fast()
+        if self._fast is None:
+            import pandas as pd
+
+            frame = pd.DataFrame(list(records))
+            out = self.predict_frame(frame)
+            classes = self.bundle.classes
+            return [
+                {
+                    "prediction": _plain(row["prediction"]),
+                    "probabilities": (
+                        {str(c): float(row[f"proba_{c}"]) for c in classes}
+                        if classes is not None and f"proba_{classes[0]}" in out
+                        else None
+                    ),
+                }
+                for _, row in out.iterrows()
+            ]
+        unseen: dict[str, int] = {}
+        for column, known in self._known_categories.items():
+            count = sum(1 for r in records if not _is_missing(r.get(column)) and _text(r.get(column)) not in known)
+            if count:
+                unseen[column] = count
+        self.report = PredictionReport(rows=len(records), unseen=unseen)
+        matrix = np.vstack([self._fast.transform_record(r) for r in records])
+        model = self.bundle.model
+        classes = self.bundle.classes
+        if classes is None:
+            return [{"prediction": float(v), "probabilities": None} for v in model.predict(matrix)]
+        proba = model.predict_proba(matrix) if hasattr(model, "predict_proba") else None
+        codes = (
+            np.argmax(proba, axis=1)
+            if proba is not None and _predict_is_argmax(model)
+            else np.asarray(model.predict(matrix), dtype=int)
+        )
+        return [
+            {
+                "prediction": _plain(classes[int(code)]),
+                "probabilities": (
+                    {str(c): float(p) for c, p in zip(classes, proba[i], strict=True)}
+                    if proba is not None
+                    else None
+                ),
+            }
+            for i, code in enumerate(codes)
+        ]
+
     def predict_frame(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``prediction`` and, for classifiers, ``proba_<class>`` columns."""
         import numpy as np
@@ -227,6 +307,31 @@ class Predictor:
             for i, cls in enumerate(classes):
                 out[f"proba_{cls}"] = proba[:, i]
         return out
+
+
+_ARGMAX_MODULES = ("sklearn.ensemble", "sklearn.tree", "sklearn.linear_model", "sklearn.naive_bayes", "xgboost", "lightgbm", "shipyard.bundle.io")
+
+
+def _predict_is_argmax(model: Any) -> bool:
+    """True for models whose predict() is the argmax of predict_proba() (so one call serves both)."""
+    module = type(model).__module__
+    if type(model).__name__ in ("VotingClassifier", "StackingClassifier"):
+        return False
+    return module.startswith(_ARGMAX_MODULES)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _text(value: Any) -> str:
+    from shipyard.bundle.transformers import _category_text
+
+    return _category_text(value)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def _type_problem(series: pd.Series, kind: str) -> str | None:

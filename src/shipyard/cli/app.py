@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from shipyard import __version__
-from shipyard.cli import artifacts, data, predict, project, report, run, runs
+from shipyard.cli import artifacts, data, predict, project, report, run, runs, serve
 from shipyard.cli.state import state
 
 app = typer.Typer(
@@ -60,6 +60,8 @@ app.command("init")(project.init)
 app.command("run")(run.run)
 app.command("predict")(predict.predict)
 app.command("report")(report.report)
+app.command("serve")(serve.serve)
+app.command("monitor")(serve.monitor)
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")

@@ -236,6 +236,44 @@ class ArtifactStore:
         raw = self.fs.cat_file(f"{self._key_path(artifact_id)}/{MANIFEST}")
         return json.loads(raw)
 
+    # -- plain files (logs) ----------------------------------------------
+
+    def write_file(self, relative: str, data: bytes) -> str:
+        """Write a file under the store's root, atomically: readers see all of it or nothing.
+
+        Returns:
+            The file's URI.
+        """
+        target = f"{self.root}/{relative}"
+        if self.is_local:
+            path = Path(target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(self.root, _STAGING, f"{os.getpid()}-{_HOST}-{uuid.uuid4().hex}.part")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+            return f"file://{path}"
+        self.fs.pipe_file(target, data)  # one object: visible whole or not at all
+        return self.fs.unstrip_protocol(target)
+
+    def list_files(self, prefix: str) -> list[str]:
+        """Files under ``prefix`` (relative to the root), sorted."""
+        base = f"{self.root}/{prefix}"
+        if self.is_local:
+            folder = Path(base)
+            if not folder.exists():
+                return []
+            return sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
+        if not self.fs.exists(base):
+            return []
+        return sorted(
+            p[len(self.root) + 1 :] if p.startswith(self.root) else p
+            for p in self.fs.find(base)
+        )
+
+    def read_file(self, relative: str) -> bytes:
+        """A file's bytes."""
+        return self.fs.cat_file(f"{self.root}/{relative}")
+
     # -- housekeeping ----------------------------------------------------
 
     def clean_staging(self, *, older_than: float = 60.0) -> int:
