@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from shipyard.bundle.bundle import Predictor
     from shipyard.data.datasets import DatasetStores
     from shipyard.data.statistics import Statistics
-    from shipyard.data.statistics import Statistics
     from shipyard.engine.graph import Pipeline, PipelineDefinition
     from shipyard.engine.runner import RunHooks, RunResult
     from shipyard.stores.artifacts import ArtifactStore

@@ -287,7 +287,7 @@ class FastPreprocessor:
         if getattr(transformer, "sparse_output_", False):
             raise NotCompilable("sparse output")
         if transformer.remainder != "drop" and any(name == "remainder" for name, *_ in transformer.transformers_):
-            remainder = [t for t in transformer.transformers_ if t[0] == "remainder"][0]
+            remainder = next(t for t in transformer.transformers_ if t[0] == "remainder")
             if remainder[1] != "drop" and len(remainder[2]):
                 raise NotCompilable("a remainder that is not dropped")
         self.groups = [

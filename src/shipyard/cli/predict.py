@@ -44,7 +44,13 @@ def predict(
     The file is read in chunks, so it may be larger than memory. Unseen
     categories are counted and extra columns ignored and reported.
     """
-    from shipyard.cli.render import anomalies_table, console, err_console, print_json, table_of
+    from shipyard.cli.render import (
+        anomalies_table,
+        console,
+        err_console,
+        print_json,
+        table_of,
+    )
     from shipyard.cli.state import state
     from shipyard.client import load_bundle
     from shipyard.ml.predict import predict_file

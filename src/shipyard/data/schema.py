@@ -80,7 +80,7 @@ class Schema(BaseModel):
 def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def infer_schema(stats: Statistics, *, label: str | None = None, max_domain: int = MAX_DOMAIN) -> Schema:
@@ -101,9 +101,13 @@ def infer_schema(stats: Statistics, *, label: str | None = None, max_domain: int
             entry["min"], entry["max"] = column.minimum, column.maximum
         elif column.type == "datetime" and column.minimum is not None:
             entry["min"], entry["max"] = _iso(column.minimum), _iso(column.maximum)
-        elif column.type in ("categorical", "boolean") and column.top is not None:
-            if column.top.complete and len(column.top.counts) <= max_domain:
-                entry["categories"] = sorted(column.top.counts)
+        elif (
+            column.type in ("categorical", "boolean")
+            and column.top is not None
+            and column.top.complete
+            and len(column.top.counts) <= max_domain
+        ):
+            entry["categories"] = sorted(column.top.counts)
         columns[name] = ColumnSchema(**entry)
     return Schema(columns=columns, label=label)
 

@@ -100,7 +100,7 @@ def open_source(source: Source, mode: str = "rb") -> Iterator[IO[Any]]:
         with fsspec.open(str(source), mode) as fh:
             yield fh
     else:
-        with open(source, mode) as fh:  # noqa: PTH123 - str or Path alike
+        with open(source, mode) as fh:
             yield fh
 
 
@@ -118,7 +118,7 @@ def fingerprint(files: Sequence[Source]) -> str:
             else:
                 digest.update(repr(sorted(marks.items())).encode())
         else:
-            with open(source, "rb") as fh:  # noqa: PTH123
+            with open(source, "rb") as fh:
                 digest.update(hashlib.file_digest(fh, "sha256").digest())
     return digest.hexdigest()
 
@@ -255,13 +255,13 @@ def iter_chunks(path: Source, rows: int) -> Iterator[pd.DataFrame]:
 __all__ = [
     "DataError",
     "check_sql_url",
-    "is_url",
-    "open_source",
-    "read_sql",
     "file_format",
     "fingerprint",
     "header",
+    "is_url",
     "iter_chunks",
+    "open_source",
+    "read_sql",
     "read_table",
     "resolve_files",
     "to_datetime",

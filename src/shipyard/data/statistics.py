@@ -37,7 +37,6 @@ from shipyard.data.sketches import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
 STATS_FORMAT = 1
@@ -290,7 +289,7 @@ def _iso(seconds: float | None) -> str | None:
 
     if seconds is None:
         return None
-    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass

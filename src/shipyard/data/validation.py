@@ -98,7 +98,7 @@ def _seconds(value: Any) -> float | None:
         return float(value)
     stamp = dt.datetime.fromisoformat(str(value))
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        stamp = stamp.replace(tzinfo=dt.UTC)
     return stamp.timestamp()
 
 
@@ -181,7 +181,7 @@ def _shown(value: float | None, kind: str) -> Any:
     if value is None:
         return None
     if kind == "datetime":
-        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return dt.datetime.fromtimestamp(value, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     return f"{value:g}"
 
 

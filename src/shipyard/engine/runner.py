@@ -29,7 +29,12 @@ from shipyard.engine.graph import ArtifactInput, OutputRef, Pipeline, StepNode
 from shipyard.engine.provenance import current_user, environment, git_info, hostname
 from shipyard.engine.step import check_output_type, split_outputs
 from shipyard.engine.tracebacks import user_traceback
-from shipyard.errors import ArtifactNotFound, MaterializerError, ShipyardError, StepFailed
+from shipyard.errors import (
+    ArtifactNotFound,
+    MaterializerError,
+    ShipyardError,
+    StepFailed,
+)
 from shipyard.materializers import get_materializer
 from shipyard.stores.artifacts import ArtifactStore
 from shipyard.stores.metadata import MetadataStore

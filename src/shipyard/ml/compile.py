@@ -21,18 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.config.loader import LoadedSpec, load_spec
-from shipyard.config.yamlio import ConfigError
-from shipyard.engine.graph import (
-    ArtifactInput,
-    OutputRef,
-    Pipeline,
-    StepNode,
-    validate_params,
-)
-from shipyard.engine.step import Step, step
-from shipyard.errors import ParamsError, ShipyardError
-from shipyard.ml import steps as std
 from shipyard.config.spec import DataSourceSpec
+from shipyard.config.yamlio import ConfigError
 from shipyard.data.refs import is_dataset_ref
 from shipyard.data.sources import (
     DataError,
@@ -43,8 +33,17 @@ from shipyard.data.sources import (
     is_url,
     resolve_files,
 )
+from shipyard.engine.graph import (
+    ArtifactInput,
+    OutputRef,
+    Pipeline,
+    StepNode,
+    validate_params,
+)
+from shipyard.engine.step import Step, step
+from shipyard.errors import ParamsError, ShipyardError
+from shipyard.ml import steps as std
 from shipyard.stores.metadata.records import DatasetVersionRecord
-
 
 Resolver = Callable[[str], DatasetVersionRecord]
 

@@ -360,12 +360,6 @@ def bundle(
 
 __all__ = [
     "Evaluation",
-    "ingest_dataset",
-    "ingest_sql",
-    "schema",
-    "skew",
-    "statistics",
-    "validate",
     "Fitted",
     "GateFailed",
     "Splits",
@@ -374,7 +368,13 @@ __all__ = [
     "features",
     "gate",
     "ingest",
+    "ingest_dataset",
+    "ingest_sql",
     "preprocess",
+    "schema",
+    "skew",
     "split",
+    "statistics",
     "train",
+    "validate",
 ]
