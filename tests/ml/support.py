@@ -30,7 +30,11 @@ TAXI_ROWS = 3000
 TRACEBACK = "Traceback (most recent call last)"
 #: Keeps the taxi model small and fast; the example asks for 200 iterations.
 FAST = "train.params.max_iter=30"
-STEPS = ["ingest", "split", "features", "preprocess", "train", "evaluate", "gate", "bundle"]
+STEPS = [
+    "ingest", "split", "features", "statistics", "schema", "validate", "skew",
+    "preprocess", "train", "evaluate", "gate", "bundle",
+]
+DATA_STEPS = {"statistics": "cached", "schema": "cached", "validate": "cached", "skew": "cached"}
 
 
 def taxi_rows(n: int = TAXI_ROWS) -> pd.DataFrame:

@@ -163,7 +163,9 @@ def test_bundle_round_trip_through_an_exported_folder(
     target = tmp_path / "exported"
     result = cli("artifacts", "export", trained_taxi.bundle_id[:16], str(target), cwd=trained_taxi.folder)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in target.iterdir()) == ["bundle.json", "model.skops", "preprocessor.skops"]
+    assert sorted(p.name for p in target.iterdir()) == [
+        "bundle.json", "model.skops", "preprocessor.skops", "schema.json", "statistics.json"
+    ]
     meta = json.loads((target / "bundle.json").read_text())
     assert meta["run_id"] == trained_taxi.run_id
     assert meta["data_version"] == trained_taxi.client.step_run(trained_taxi.run_id, "ingest").outputs["output"]

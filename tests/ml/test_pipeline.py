@@ -26,6 +26,7 @@ from shipyard.config.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from shipyard.errors import ArtifactNotFound
 from tests.ml.conftest import TrainedTaxi
 from tests.ml.support import (
+    DATA_STEPS,
     FAST,
     STEPS,
     TAXI_ROWS,
@@ -50,7 +51,9 @@ def test_taxi_run_completes_every_step(trained_taxi: TrainedTaxi) -> None:
 def test_taxi_rows_flow_through_the_split(trained_taxi: TrainedTaxi) -> None:
     metrics = trained_taxi.client.metrics(trained_taxi.run_id)
     assert metrics["ingest"] == {"rows": float(TAXI_ROWS), "columns": 19.0}
-    assert metrics["split"] == {"train_rows": 2100.0, "eval_rows": 450.0, "test_rows": 450.0}
+    assert metrics["split"] == {
+        "train_rows": 2100.0, "eval_rows": 450.0, "test_rows": 450.0, "unlabeled_rows": 0.0
+    }
     train = trained_taxi.output("split", "train")
     test = trained_taxi.test_rows()
     # split by time: every training trip starts before every test trip
@@ -210,6 +213,7 @@ def test_changing_a_train_param_reruns_only_train_and_after(taxi_runs: TaxiRuns)
     assert changed.ok, changed.error
     assert statuses(changed) == {
         "ingest": "cached", "split": "cached", "features": "cached", "preprocess": "cached",
+        **DATA_STEPS,
         "train": "completed", "evaluate": "completed", "gate": "completed", "bundle": "completed",
     }
     assert "max_iter" in changed.steps["train"].reason
@@ -234,7 +238,7 @@ def test_changing_slices_reruns_only_evaluate_and_after(taxi_runs: TaxiRuns) -> 
     assert result.steps["split"].outputs["train"].id == taxi_runs.runs["first"].steps["split"].outputs["train"].id
     del found["split"]
     assert found == {
-        "ingest": "cached", "features": "cached", "preprocess": "cached",
+        "ingest": "cached", "features": "cached", "preprocess": "cached", **DATA_STEPS,
         "train": "cached", "evaluate": "completed", "gate": "completed", "bundle": "completed",
     }
     recorded = taxi_runs.client.metrics(result.run_id)["evaluate"]
@@ -264,6 +268,7 @@ def test_gate_failure_fails_the_run_at_the_gate(taxi_runs: TaxiRuns) -> None:
     assert f"{value:.4g}" in result.error
     assert statuses(result) == {
         "ingest": "cached", "split": "cached", "features": "cached", "preprocess": "cached",
+        **DATA_STEPS,
         "train": "cached", "evaluate": "cached", "gate": "failed", "bundle": "skipped",
     }
     assert result.steps["bundle"].outputs == {}
@@ -334,7 +339,7 @@ train: {{model: sklearn.linear_model.Ridge, params: {{alpha: 0.1}}}}
 def test_synthetic_regression_end_to_end(synthetic: Any) -> None:
     folder, client = synthetic
     result = run_yaml(folder, client, "reg", REG.format(name="reg"))
-    assert list(result.steps) == [s for s in STEPS if s != "gate"]
+    assert set(result.steps) == {s for s in STEPS if s != "gate"}
     info = client.load_output(result.run_id, "features")
     assert info["task"] == "regression" and info["task_inferred"] is True
     assert {k: v["type"] for k, v in info["columns"].items()} == {

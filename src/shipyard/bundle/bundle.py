@@ -10,6 +10,7 @@ the pipeline's evaluate step, ``shipyard predict`` and serving all use it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -103,8 +104,6 @@ class PredictionReport:
     unseen: dict[str, int] = field(default_factory=dict)
 
 
-_TRUE = {"true", "yes", "y", "t", "1", "1.0"}
-_FALSE = {"false", "no", "n", "f", "0", "0.0"}
 
 
 def _example(series: pd.Series, mask: pd.Series) -> str:
@@ -123,10 +122,12 @@ class Predictor:
         >>> predictor.predict(pd.read_csv("new.csv"))           # doctest: +SKIP
     """
 
-    def __init__(self, bundle: ModelBundle) -> None:
+    def __init__(self, bundle: ModelBundle, *, apply_transforms: bool = True) -> None:
         self.bundle = bundle
         self.report = PredictionReport()
-        self._transforms = [_load_transform(t) for t in bundle.transforms]
+        # Rows that already went through the custom steps (the pipeline's own
+        # splits) must not go through them again.
+        self._transforms = [_load_transform(t) for t in bundle.transforms] if apply_transforms else []
         self._fast: Any = None
         self._fast_checked = False
         columns = bundle.schema.get("columns", {})
@@ -166,7 +167,7 @@ class Predictor:
             InputError: naming each missing column and each column of the wrong type.
         """
         frame = rows
-        for (func, params), spec in zip(self._transforms, self.bundle.transforms, strict=True):
+        for (func, params), spec in zip(self._transforms, self.bundle.transforms, strict=False):
             try:
                 frame = func(frame, **params)
             except Exception as exc:
@@ -174,6 +175,11 @@ class Predictor:
                     f"The custom step {spec['name']!r} ({spec['run']}) failed on these rows: "
                     f"{type(exc).__name__}: {exc}. The rows need the raw columns it reads."
                 ) from exc
+            if len(frame) != len(rows):
+                raise InputError(
+                    f"The custom step {spec['name']!r} turned {len(rows)} rows into {len(frame)}; "
+                    "custom steps must work row by row and keep every row."
+                )
         missing = [c for c in self.feature_columns if c not in frame.columns]
         if missing:
             raise InputError(
@@ -184,7 +190,7 @@ class Predictor:
         problems: list[str] = []
         unseen: dict[str, int] = {}
         for column, kind in self.bundle.features.items():
-            problem = _type_problem(frame[column], kind)
+            problem = type_problem(frame[column], kind)
             if problem:
                 problems.append(f"column {column!r}: {problem}")
             elif kind == "categorical":
@@ -214,7 +220,7 @@ class Predictor:
         classes = self.bundle.classes
         if classes is None:
             return np.asarray(raw)
-        return np.asarray(classes)[np.asarray(raw, dtype=int)]
+        return np.asarray(classes)[class_codes(raw, len(classes))]
 
     def predict_proba(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Class probabilities, one column per class.
@@ -275,7 +281,7 @@ class Predictor:
         codes = (
             np.argmax(proba, axis=1)
             if proba is not None and _predict_is_argmax(model)
-            else np.asarray(model.predict(matrix), dtype=int)
+            else class_codes(model.predict(matrix), len(classes))
         )
         return [
             {
@@ -301,7 +307,7 @@ class Predictor:
         if classes is None:
             out["prediction"] = np.asarray(raw)
             return out
-        out["prediction"] = np.asarray(classes)[np.asarray(raw, dtype=int)]
+        out["prediction"] = np.asarray(classes)[class_codes(raw, len(classes))]
         if hasattr(self.bundle.model, "predict_proba"):
             proba = self.bundle.model.predict_proba(matrix)
             for i, cls in enumerate(classes):
@@ -310,6 +316,25 @@ class Predictor:
 
 
 _ARGMAX_MODULES = ("sklearn.ensemble", "sklearn.tree", "sklearn.linear_model", "sklearn.naive_bayes", "xgboost", "lightgbm", "shipyard.bundle.io")
+
+
+def class_codes(raw: Any, n_classes: int) -> Any:
+    """A classifier's raw predictions as class indices, checked.
+
+    Raises:
+        ShipyardError: when the model did not predict class indices (a regressor
+            used for a classification task).
+    """
+    import numpy as np
+
+    values = np.asarray(raw)
+    codes = values.astype(int)
+    if values.size and (not np.array_equal(codes, values) or codes.min() < 0 or codes.max() >= n_classes):
+        raise ShipyardError(
+            "The model predicted values that are not class indices; is it a regressor used "
+            "for a classification task?"
+        )
+    return codes
 
 
 def _predict_is_argmax(model: Any) -> bool:
@@ -334,23 +359,27 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _type_problem(series: pd.Series, kind: str) -> str | None:
+def type_problem(series: pd.Series, kind: str) -> str | None:
+    """Why a column's values do not fit a feature type, or None when they do."""
     import pandas as pd
     from pandas.api import types as pt
 
+    from shipyard.data.sources import FALSE_WORDS, TRUE_WORDS, parse_dates
+
     present = series.notna()
+    if kind == "numeric" and pt.is_datetime64_any_dtype(series):
+        return "expected numbers, found dates"
     if kind == "numeric" and not pt.is_numeric_dtype(series):
         bad = present & pd.to_numeric(series, errors="coerce").isna()
         if bad.any():
             return f"expected numbers, found {_example(series, bad)}"
     elif kind == "boolean" and not pt.is_bool_dtype(series):
         text = series.astype(str).str.strip().str.lower()
-        bad = present & ~text.isin(_TRUE | _FALSE)
+        bad = present & ~text.isin(TRUE_WORDS | FALSE_WORDS)
         if bad.any():
             return f"expected true/false (or yes/no, 1/0), found {_example(series, bad)}"
     elif kind == "datetime" and not (pt.is_datetime64_any_dtype(series) or pt.is_numeric_dtype(series)):
-        parsed = pd.to_datetime(series, errors="coerce", format="mixed")
-        bad = present & parsed.isna()
+        bad = present & parse_dates(series).isna()
         if bad.any():
             return f"expected dates, found {_example(series, bad)}"
     return None
@@ -371,21 +400,28 @@ def _load_transform(spec: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
 
     module_name, _, attr = str(spec["run"]).partition(":")
     try:
-        module = importlib.import_module(module_name)
-        func = getattr(module, attr)
-    except (ImportError, AttributeError) as exc:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
         raise ShipyardError(
             f"The bundle applies the custom step {spec['name']!r} ({spec['run']}) to raw "
-            f"rows, but it cannot be imported here: {exc}.",
+            "rows, but its module cannot be found here.",
             hint="Run from the project folder (or put it on PYTHONPATH).",
-        ) from exc
-    func = getattr(func, "__shipyard_func__", func)
-    filename = getattr(getattr(module, "__spec__", None), "origin", None) or ""
-    if not is_user_file(filename):
+        )
+    # Look before importing: a bundle must not be able to run library code.
+    if not is_user_file(found.origin or ""):
         raise ShipyardError(
             f"The bundle's custom step {spec['name']!r} points to {spec['run']}, which is not "
-            "part of a project's own code; refusing to call it."
+            "part of a project's own code; refusing to import it."
         )
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ShipyardError(
+            f"The bundle's custom step {spec['name']!r} ({spec['run']}) cannot be loaded: {exc}."
+        ) from exc
+    func = getattr(func, "__shipyard_func__", func)
     return func, dict(spec.get("params") or {})
 
 

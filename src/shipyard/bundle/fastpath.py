@@ -80,7 +80,9 @@ def _datetime_value(value: Any) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(float(value), tz=dt.UTC).replace(tzinfo=None)
     import pandas as pd
 
-    stamp = pd.to_datetime(value, errors="coerce", format="mixed")
+    from shipyard.data.sources import parse_dates
+
+    stamp = parse_dates(pd.Series([value])).iloc[0]
     return None if pd.isna(stamp) else stamp.to_pydatetime()
 
 

@@ -57,16 +57,22 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
     ]
 )
 
-_NATIVE = {
-    "xgboost": ("model.xgb.json", "xgboost"),
-    "lightgbm": ("model.lgb.txt", "lightgbm"),
-}
+#: Model files of the libraries stored in their own formats.
+_NATIVE = {"xgboost": "model.xgb.json", "lightgbm": "model.lgb.txt"}
 
 
 def _untrusted(path: Path) -> list[str]:
+    """Types in a skops file outside the trusted list.
+
+    Trusted: scikit-learn's own classes (any ``sklearn.`` type: building them
+    runs no code of the file's choosing), NumPy's dtype, and Shipyard's
+    transformers. Anything else needs ``trust=True``.
+    """
     import skops.io as sio
 
-    return sorted(set(sio.get_untrusted_types(file=path)) - TRUSTED_TYPES)
+    return sorted(
+        t for t in set(sio.get_untrusted_types(file=path)) - TRUSTED_TYPES if not t.startswith("sklearn.")
+    )
 
 
 def save_sklearn(obj: Any, path: Path) -> None:
@@ -111,12 +117,12 @@ def save_bundle(bundle: ModelBundle, folder: Path) -> None:
     save_sklearn(bundle.preprocessor, folder / "preprocessor.skops")
     family = _native_family(bundle.model)
     if family == "xgboost":
-        bundle.model.save_model(folder / _NATIVE["xgboost"][0])
-        model_file = _NATIVE["xgboost"][0]
+        bundle.model.save_model(folder / _NATIVE["xgboost"])
+        model_file = _NATIVE["xgboost"]
     elif family == "lightgbm":
         booster = getattr(bundle.model, "booster", None) or bundle.model.booster_
-        booster.save_model(str(folder / _NATIVE["lightgbm"][0]))
-        model_file = _NATIVE["lightgbm"][0]
+        booster.save_model(str(folder / _NATIVE["lightgbm"]))
+        model_file = _NATIVE["lightgbm"]
     else:
         save_sklearn(bundle.model, folder / "model.skops")
         model_file = "model.skops"
@@ -147,14 +153,14 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 
 def _load_model(folder: Path, meta: dict[str, Any], trust: bool) -> Any:
     model_file = meta["model_file"]
-    if model_file == _NATIVE["xgboost"][0]:
+    if model_file == _NATIVE["xgboost"]:
         import xgboost
 
         cls_name = str(meta["model_class"]).rsplit(".", 1)[-1]
         model = getattr(xgboost, cls_name, xgboost.XGBModel)()
         model.load_model(folder / model_file)
         return model
-    if model_file == _NATIVE["lightgbm"][0]:
+    if model_file == _NATIVE["lightgbm"]:
         import lightgbm
 
         return _LightGBMModel(lightgbm.Booster(model_file=str(folder / model_file)), meta)
@@ -167,7 +173,6 @@ class _LightGBMModel:
     def __init__(self, booster: Any, meta: dict[str, Any]) -> None:
         self.booster = booster
         self.task = meta["label"]["task"]
-        self.n_classes = len(meta["label"].get("classes") or [])
 
     def predict_proba(self, X: Any) -> Any:
         import numpy as np

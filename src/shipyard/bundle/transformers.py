@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from shipyard.data.sources import to_datetime
+from shipyard.data.sources import FALSE_WORDS, TRUE_WORDS, to_datetime
 
 
 def _frame(X: Any) -> pd.DataFrame:
@@ -60,8 +60,7 @@ def _category_text(value: Any) -> str:
     return str(value)
 
 
-_TRUE = {"true", "yes", "y", "t", "1", "1.0"}
-_FALSE = {"false", "no", "n", "f", "0", "0.0"}
+_TRUE, _FALSE = TRUE_WORDS, FALSE_WORDS
 
 
 class BooleanToNumber(_Stateless):

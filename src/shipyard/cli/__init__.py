@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     from shipyard.errors import ShipyardError
 
     verbose_env = os.environ.get("SHIPYARD_VERBOSE", "") not in ("", "0")
+    # Like `python -m`: the project's own modules (custom steps, model classes)
+    # import from the current folder.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         app(args=argv, prog_name="shipyard")
     except ShipyardError as exc:

@@ -282,6 +282,8 @@ class Threshold(_Spec):
     def _some_bound(self) -> Threshold:
         if self.min is None and self.max is None:
             raise ValueError("a threshold needs 'min' or 'max'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
         return self
 
 
@@ -351,7 +353,7 @@ class PipelineSpec(_Spec):
     defaults per type, the default metrics of the task, no gate.
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_][\w.-]*$", max_length=200)
+    name: str = Field(max_length=200)
     description: str = ""
     data: str | DataSourceSpec
     label: str
@@ -366,6 +368,16 @@ class PipelineSpec(_Spec):
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
     gate: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], Threshold] | None = None
     steps: list[CustomStepSpec] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_][\w.-]*", value):
+            raise ValueError(
+                f"{value!r} is not a valid name: use letters, digits, '_', '-' and '.', "
+                "starting with a letter, digit or '_'"
+            )
+        return value
 
     @field_validator("gate")
     @classmethod

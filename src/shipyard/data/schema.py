@@ -7,8 +7,8 @@ for categorical columns with few values, the allowed categories; plus which
 column is the label and how severe each kind of anomaly is.
 
 Inferred limits leave room for ordinary variation: the allowed null share is
-the share seen plus a margin, ranges are the values seen (values outside are a
-warning by default, not an error).
+the share seen plus 5 points (also for columns without gaps), ranges are the
+values seen (values outside are a warning by default, not an error).
 """
 
 from __future__ import annotations
@@ -94,9 +94,12 @@ def infer_schema(stats: Statistics, *, label: str | None = None, max_domain: int
     """
     columns: dict[str, ColumnSchema] = {}
     for name, column in stats.columns.items():
-        entry: dict[str, Any] = {"type": column.type}
-        if column.null_fraction > 0:
-            entry["max_null_fraction"] = round(min(1.0, column.null_fraction + NULL_MARGIN), 4)
+        # A margin even for columns without gaps: a few empty values in new data
+        # are ordinary; tighten it in schema.yaml where a gap is an error.
+        entry: dict[str, Any] = {
+            "type": column.type,
+            "max_null_fraction": round(min(1.0, column.null_fraction + NULL_MARGIN), 4),
+        }
         if column.type == "numeric" and column.minimum is not None:
             entry["min"], entry["max"] = column.minimum, column.maximum
         elif column.type == "datetime" and column.minimum is not None:

@@ -223,6 +223,25 @@ def read_sql(query: str, url: str) -> pd.DataFrame:
     return frame
 
 
+#: Text read as true and false in boolean columns (after trimming and lowercasing).
+TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f", "0", "0.0"})
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Date strings as datetimes (unparseable: NaT).
+
+    Mixed UTC offsets (an export spanning a daylight-saving change) are read as
+    UTC; otherwise the values keep their own clock.
+    """
+    import pandas as pd
+
+    try:
+        return pd.to_datetime(values, errors="coerce", format="mixed")
+    except (ValueError, TypeError):
+        return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+
+
 def to_datetime(series: pd.Series) -> pd.Series:
     """Dates from datetimes, date strings, or Unix seconds (unparseable: NaT)."""
     import pandas as pd
@@ -232,7 +251,7 @@ def to_datetime(series: pd.Series) -> pd.Series:
         return series
     if pt.is_numeric_dtype(series):
         return pd.to_datetime(series, unit="s", errors="coerce")
-    return pd.to_datetime(series, errors="coerce", format="mixed")
+    return parse_dates(series)
 
 
 def iter_chunks(path: Source, rows: int) -> Iterator[pd.DataFrame]:
@@ -253,6 +272,8 @@ def iter_chunks(path: Source, rows: int) -> Iterator[pd.DataFrame]:
 
 
 __all__ = [
+    "FALSE_WORDS",
+    "TRUE_WORDS",
     "DataError",
     "check_sql_url",
     "file_format",
@@ -261,6 +282,7 @@ __all__ = [
     "is_url",
     "iter_chunks",
     "open_source",
+    "parse_dates",
     "read_sql",
     "read_table",
     "resolve_files",

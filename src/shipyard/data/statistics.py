@@ -396,12 +396,13 @@ def _strings(column: ColumnStatistics, array: pa.Array) -> ColumnStatistics:
     return column
 
 
-_TRUE = {"true", "yes", "y", "t", "1", "1.0"}
 
 
 def _boolean(column: ColumnStatistics, array: pa.Array) -> ColumnStatistics:
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from shipyard.data.sources import TRUE_WORDS
 
     column.count = int(len(array) - array.null_count)
     column.nulls = int(array.null_count)
@@ -409,7 +410,7 @@ def _boolean(column: ColumnStatistics, array: pa.Array) -> ColumnStatistics:
         column.trues = int(pc.sum(pc.cast(array, pa.int64())).as_py() or 0)
     else:
         texts = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(array, pa.string())))
-        column.trues = int(pc.sum(pc.cast(pc.is_in(texts, pa.array(sorted(_TRUE))), pa.int64())).as_py() or 0)
+        column.trues = int(pc.sum(pc.cast(pc.is_in(texts, pa.array(sorted(TRUE_WORDS))), pa.int64())).as_py() or 0)
     falses = column.count - column.trues
     column.top = TopValues.of({k: v for k, v in (("true", column.trues), ("false", falses)) if v})
     column.distinct = DistinctSketch.of(hash_values(np.asarray([k for k in column.top.counts], dtype=object)))

@@ -124,9 +124,6 @@ def _check_columns(loaded: LoadedSpec, files: Sequence[Source]) -> None:
 def _custom_step(loaded: LoadedSpec, index: int) -> Step:
     custom = loaded.spec.steps[index]
     where = loaded.where("steps", index, "run")
-    folder = str(loaded.path.parent.resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
     module_name, _, attr = custom.run.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -180,6 +177,45 @@ def _given_schema(loaded: LoadedSpec) -> dict[str, Any] | None:
     return load_schema(path).model_dump(mode="json")
 
 
+def _check_features(loaded: LoadedSpec) -> None:
+    spec = loaded.spec
+    problems = []
+    if isinstance(spec.features, list):
+        for i, column in enumerate(spec.features):
+            if column == spec.label:
+                problems.append(f"{loaded.where('features', i)}: the label {column!r} cannot be a feature")
+            elif column in spec.drop:
+                problems.append(f"{loaded.where('features', i)}: {column!r} is both a feature and in drop")
+    elif isinstance(spec.features, dict):
+        for column in spec.features:
+            if column == spec.label:
+                problems.append(f"{loaded.where('features', column)}: the label {column!r} cannot be a feature")
+            elif column in spec.drop:
+                problems.append(f"{loaded.where('features', column)}: {column!r} is both a feature and in drop")
+    if problems:
+        raise ConfigError(problems)
+
+
+def _model(loaded: LoadedSpec) -> str | None:
+    """Check the model class and params now; the code hash of a project-defined class.
+
+    Returns:
+        The class's code hash when it is the project's own (so editing it
+        re-runs training), else None.
+    """
+    from shipyard.engine.hashing import code_hash, is_user_object
+    from shipyard.ml.train import ModelError, load_model_class, make_model
+
+    train = loaded.spec.train
+    try:
+        cls = load_model_class(train.model)
+        make_model(train.model, train.params)
+    except ModelError as exc:
+        where = loaded.where("train", "params") if "params" in str(exc) or ":" in exc.message else loaded.where("train", "model")
+        raise ConfigError([f"{where}: {exc.message}"], hint=exc.hint) from None
+    return code_hash(cls) if is_user_object(cls) else None
+
+
 def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pipeline:
     """The pipeline a loaded spec describes.
 
@@ -191,6 +227,11 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
         ConfigError: for missing data files, columns or custom steps, naming the line.
     """
     spec = loaded.spec
+    folder = str(loaded.path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # the project's own steps and model classes
+    _check_features(loaded)
+    model_code = _model(loaded)
     ingest_node, files = _ingest(loaded, datasets)
     if not spec.steps and files is not None:
         _check_columns(loaded, files)
@@ -276,6 +317,7 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
                 "model": spec.train.model,
                 "params": dict(spec.train.params),
                 "transforms": transforms,
+                "model_code": model_code,
             },
         ),
         _node(

@@ -24,7 +24,6 @@ _SAMPLE = 1000
 
 def infer_type(series: pd.Series) -> str:
     """The feature type of one column."""
-    import pandas as pd
     from pandas.api import types as pt
 
     if pt.is_bool_dtype(series):
@@ -42,7 +41,9 @@ def infer_type(series: pd.Series) -> str:
     if len(lowered) <= 2 and lowered <= _BOOL_WORDS:
         return "boolean"
     if sample.str.contains(r"\d").mean() > 0.95 and sample.str.contains(r"[-/:]").mean() > 0.95:
-        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        from shipyard.data.sources import parse_dates
+
+        parsed = parse_dates(sample)
         if parsed.notna().mean() >= 0.95:
             return "datetime"
     lengths = sample.str.len()

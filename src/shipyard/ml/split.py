@@ -63,12 +63,13 @@ def _stratified(
 
 
 def _time_values(series: pd.Series) -> pd.Series:
-    import pandas as pd
     from pandas.api import types as pt
 
     if pt.is_numeric_dtype(series) or pt.is_datetime64_any_dtype(series):
         return series
-    parsed = pd.to_datetime(series, errors="coerce", format="mixed")
+    from shipyard.data.sources import parse_dates
+
+    parsed = parse_dates(series)
     bad = parsed.isna() & series.notna()
     if bad.any():
         raise DataError(

@@ -98,6 +98,9 @@ def split(
     from shipyard.ml.split import split_frame
 
     _require_columns(data, required or {label: ["label"]})
+    unlabeled = int(data[label].isna().sum())
+    if unlabeled:
+        data = data[data[label].notna()].reset_index(drop=True)
     parts = split_frame(
         data,
         by=by,
@@ -108,7 +111,7 @@ def split(
         groups=groups,
         seed=seed,
     )
-    log_metrics({f"{name}_rows": len(frame) for name, frame in parts.items()})
+    log_metrics({f"{name}_rows": len(frame) for name, frame in parts.items()}, unlabeled_rows=unlabeled)
     return Splits(parts["train"], parts["eval"], parts["test"])
 
 
@@ -205,7 +208,16 @@ def preprocess(train: pd.DataFrame, features: dict, methods: dict | None = None)
     from shipyard.config.spec import PreprocessSpec
     from shipyard.ml.preprocess import build_preprocessor
 
+    from shipyard.bundle.bundle import InputError, type_problem
+
     types = {name: str(info["type"]) for name, info in features["columns"].items()}
+    problems = [
+        f"column {name!r} is declared {kind} but: {problem}"
+        for name, kind in types.items()
+        if (problem := type_problem(train[name], kind))
+    ]
+    if problems:
+        raise InputError("; ".join(problems))
     spec = PreprocessSpec.model_validate(methods or {})
     transformer = build_preprocessor(types, spec)
     transformer.fit(train[list(types)])
@@ -223,18 +235,23 @@ def train(
     params: dict | None = None,
     transforms: list | None = None,
     validation: dict | None = None,
+    model_code: str | None = None,
 ) -> ModelBundle:
     """Fit the model on the preprocessed train split; return the model bundle.
 
     ``validation`` is the validate step's result: taking it makes training wait
-    for the data to pass validation.
+    for the data to pass validation. ``model_code`` is the code hash of a
+    model class defined in the project: editing the class re-runs training.
     """
     from shipyard.bundle.bundle import ModelBundle
     from shipyard.ml.train import encode_labels, make_model, regression_target
 
+    from shipyard.ml.train import check_task
+
     types = {name: str(info["type"]) for name, info in features["columns"].items()}
     task = features["task"]
     estimator = make_model(model, params or {})
+    check_task(estimator, task, model)
     matrix = preprocessor.transform(train[list(types)])
     if task == "classification":
         target, classes = encode_labels(train[label])
@@ -284,8 +301,15 @@ def evaluate(
     from shipyard.bundle.bundle import Predictor
     from shipyard.ml.metrics import default_metrics, split_metrics
 
-    predictor = Predictor(model)
+    # The splits already went through the custom steps: do not apply them twice.
+    predictor = Predictor(model, apply_transforms=False)
     names = metrics or list(default_metrics(model.task))
+    unknown = [n for n in names if n not in default_metrics(model.task)]
+    if unknown:
+        raise ShipyardError(
+            f"Metric(s) {', '.join(unknown)} do not apply to {model.task}; use "
+            f"{', '.join(default_metrics(model.task))}."
+        )
 
     def measure(frame: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, float]:
         return split_metrics(

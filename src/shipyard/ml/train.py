@@ -76,6 +76,26 @@ def make_model(path: str, params: Mapping[str, Any]) -> Any:
     return model
 
 
+def check_task(model: Any, task: str, path: str) -> None:
+    """Refuse a scikit-learn regressor for classification (and a classifier for regression).
+
+    Raises:
+        ModelError: naming the model and the task.
+    """
+    from sklearn.base import is_classifier, is_regressor
+
+    if task == "classification" and is_regressor(model):
+        raise ModelError(
+            f"{path} is a regressor, but the task is classification; use a classifier "
+            "(e.g. sklearn.ensemble.HistGradientBoostingClassifier) or set train.task: regression."
+        )
+    if task == "regression" and is_classifier(model):
+        raise ModelError(
+            f"{path} is a classifier, but the task is regression; use a regressor "
+            "(e.g. sklearn.ensemble.HistGradientBoostingRegressor) or set train.task: classification."
+        )
+
+
 def encode_labels(y: pd.Series) -> tuple[np.ndarray, list[Any]]:
     """Labels as codes 0..k-1 (sorted classes) and the classes as JSON values.
 
