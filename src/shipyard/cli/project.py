@@ -46,6 +46,16 @@ def init(
     root = (folder or Path.cwd()).resolve()
     if root.exists() and not root.is_dir():
         raise StoreError(f"{root} is a file; give a folder for the project.")
+    text = None
+    target = output if output.is_absolute() else Path.cwd() / output
+    if data is not None and label is not None:
+        from shipyard.ml.scaffold import scaffold_pipeline
+
+        if target.exists() and not force:
+            raise ShipyardError(f"{output} exists; pass --force to overwrite it or --output another file.")
+        if not target.parent.is_dir():
+            raise ShipyardError(f"The folder of {output} does not exist.")
+        text = scaffold_pipeline(data, label, name=name, relative_to=target.parent)
     existed = (root / ".shipyard").is_dir()
     home = init_project(root)
     stack = default_stack(root)
@@ -56,15 +66,9 @@ def init(
     console.print(f"{verb} {home}")
     console.print(f"  metadata   {stack.metadata}")
     console.print(f"  artifacts  {stack.artifacts}")
-    if data is None or label is None:
+    if text is None:
         console.print("Next: shipyard run pipeline.yaml  (or shipyard init --from data.csv --label COL)")
         return
-    from shipyard.ml.scaffold import scaffold_pipeline
-
-    target = output if output.is_absolute() else Path.cwd() / output
-    if target.exists() and not force:
-        raise ShipyardError(f"{output} exists; pass --force to overwrite it or --output another file.")
-    text = scaffold_pipeline(data, label, name=name, relative_to=target.parent)
     target.write_text(text.replace("<this file>", str(output)), encoding="utf-8")
     console.print(f"Wrote {output}:")
     sys.stdout.write(text.replace("<this file>", str(output)) + "\n")

@@ -84,10 +84,8 @@ def file_format(path: Source) -> str:
     suffix = os.path.splitext(str(path))[1].lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
-        raise DataError(
-            f"{os.path.basename(str(path))}: unknown data format {suffix!r}; use .csv, "
-            ".parquet or .jsonl."
-        )
+        found = f"unknown data format {suffix!r}" if suffix else "no file extension"
+        raise DataError(f"{path}: {found}; data files are .csv, .parquet or .jsonl.")
     return fmt
 
 
@@ -254,21 +252,44 @@ def to_datetime(series: pd.Series) -> pd.Series:
     return parse_dates(series)
 
 
-def iter_chunks(path: Source, rows: int) -> Iterator[pd.DataFrame]:
-    """Read a file in chunks of about ``rows`` rows (for files larger than memory)."""
+def iter_chunks(
+    path: Source, rows: int, *, text_columns: Sequence[str] = ()
+) -> Iterator[pd.DataFrame]:
+    """Read a file in chunks of about ``rows`` rows (for files larger than memory).
+
+    Args:
+        path: a CSV, Parquet or JSON-lines file or URL.
+        rows: rows per chunk.
+        text_columns: columns read as text as they are written (``"01"`` stays
+            ``"01"``), e.g. the categorical columns a model expects.
+
+    Raises:
+        DataError: when the file is empty, malformed or cannot be read.
+    """
     import pandas as pd
 
     fmt = file_format(path)
-    with open_source(path) as fh:
-        if fmt == "csv":
-            yield from pd.read_csv(fh, chunksize=rows, low_memory=False)
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
+    if not is_url(path) and Path(path).is_dir():
+        raise DataError(f"{path} is a folder; give a file.")
+    try:
+        with open_source(path) as fh:
+            if fmt == "csv":
+                dtype = dict.fromkeys(text_columns, str)
+                yield from pd.read_csv(fh, chunksize=rows, low_memory=False, dtype=dtype or None)
+            elif fmt == "parquet":
+                import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(fh, pre_buffer=False).iter_batches(batch_size=rows):
-                yield batch.to_pandas()
-        else:
-            yield from pd.read_json(fh, lines=True, chunksize=rows)
+                for batch in pq.ParquetFile(fh, pre_buffer=False).iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
+            else:
+                # Keep values as written: no guessing of dates or numbers from text.
+                yield from pd.read_json(
+                    fh, lines=True, chunksize=rows, dtype=False, convert_dates=False
+                )
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist.") from None
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"Cannot read {path}: {exc}") from exc
 
 
 __all__ = [

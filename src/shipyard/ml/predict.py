@@ -67,16 +67,29 @@ def predict_file(
     """
     import pandas as pd
 
-    if not source.is_file():
+    if not source.exists():
         raise DataError(f"Input file {source} does not exist.")
+    if not source.is_file():
+        raise DataError(f"{source} is not a file.")
     fmt = file_format(output) if output is not None else None
+    if output is not None:
+        if output.resolve() == source.resolve():
+            raise DataError(f"The output {output} is the input file; choose another file.")
+        if not output.parent.is_dir():
+            raise DataError(f"The folder of {output} does not exist.")
+    text_columns = [
+        name for name, kind in predictor.bundle.features.items()
+        if kind in ("categorical", "text", "boolean")
+    ]
     summary = BatchSummary(output=output)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp") if output is not None else None
     writer: Any = None
     offset = 0
     seen: Statistics | None = None
     try:
-        for chunk in iter_chunks(source, chunk_rows):
+        for chunk in iter_chunks(source, chunk_rows, text_columns=text_columns):
+            if chunk.empty:
+                continue
             missing = [c for c in keep if c not in chunk.columns]
             if missing:
                 raise DataError(f"--keep column(s) {missing} are not in {source.name}.")
@@ -163,7 +176,16 @@ def _write(frame: pd.DataFrame, path: Path, fmt: str | None, writer: Any) -> Any
 
 
 def _empty(path: Path, fmt: str | None) -> None:
-    path.write_text("" if fmt != "csv" else "prediction\n")
+    """An output for an input without rows: readable, with the prediction column."""
+    import pandas as pd
+
+    empty = pd.DataFrame({"prediction": pd.Series([], dtype=object)})
+    if fmt == "parquet":
+        empty.to_parquet(path, index=False)
+    elif fmt == "csv":
+        path.write_text("prediction\n")
+    else:
+        path.write_text("")
 
 
 __all__ = ["BatchSummary", "predict_file"]

@@ -45,10 +45,14 @@ def scaffold_pipeline(data: Path, label: str, *, name: str | None = None, relati
     from shipyard.ml.features import infer_task, infer_type
 
     file_format(data)
+    if not data.is_file():
+        raise DataError(f"{data} is not a file." if data.exists() else f"{data} does not exist.")
     try:
         sample = next(iter_chunks(data, SAMPLE_ROWS))
     except StopIteration:
         raise DataError(f"{data} has no rows.") from None
+    if sample.empty:
+        raise DataError(f"{data} has no rows.")
     if label not in sample.columns:
         raise DataError(
             f"{data.name} has no column {label!r}; columns: {', '.join(map(str, sample.columns))}."
@@ -64,6 +68,10 @@ def scaffold_pipeline(data: Path, label: str, *, name: str | None = None, relati
     except ValueError:
         data_path = str(data.resolve())
     pipeline_name = name or re.sub(r"[^\w.-]+", "-", data.stem).strip("-") or "pipeline"
+    if not re.fullmatch(r"[A-Za-z0-9_][\w.-]*", pipeline_name):
+        raise DataError(
+            f"--name {pipeline_name!r} is not a valid pipeline name: use letters, digits, '_', '-' and '.'."
+        )
     counts = ", ".join(
         f"{n} {t}" for t, n in sorted(
             {t: sum(1 for v in types.values() if v == t) for t in set(types.values())}.items()
