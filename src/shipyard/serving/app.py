@@ -182,6 +182,10 @@ def _problems(exc: Any) -> list[dict[str, Any]]:
         # Drop pydantic's union-branch labels from the location.
         loc = [p for p in loc if not p.startswith(("function-", "literal[")) and p not in ("str", "int", "float", "bool", "datetime", "list[Record]", "Record")]
         message = str(err["msg"])
+        if err.get("type") == "json_invalid":
+            reason = err.get("ctx", {}).get("error", "")
+            out.append({"field": None, "message": f"the body is not valid JSON ({reason})".replace(" ()", "")})
+            continue
         entry: dict[str, Any] = {
             "field": ".".join(loc) or None,
             "message": message.removeprefix("Value error, "),
@@ -272,18 +276,18 @@ def build_app(
         metrics.observe_validation_failure()
         return JSONResponse({"detail": _problems(exc)}, status_code=422)
 
-    @app.get("/health", summary="The process is alive")
-    def health() -> dict[str, str]:
+    @app.get("/health", summary="The process is alive", response_model=None)
+    def health() -> Any:
         return {"status": "ok"}
 
-    @app.get("/ready", summary="The bundle is loaded and the service takes requests")
-    def ready() -> JSONResponse:
+    @app.get("/ready", summary="The bundle is loaded and the service takes requests", response_model=None)
+    def ready() -> Any:
         if state["ready"]:
             return JSONResponse({"status": "ready", "fast_path": predictor.fast_path})
         return JSONResponse({"status": "starting"}, status_code=503)
 
-    @app.get("/metadata", summary="The model: name, version, run, data version, input schema, metrics")
-    def metadata() -> dict[str, Any]:
+    @app.get("/metadata", summary="The model: name, version, run, data version, input schema, metrics", response_model=None)
+    def metadata() -> Any:
         return {
             "name": info.name,
             "version": info.version,
@@ -298,11 +302,11 @@ def build_app(
             "fast_path": predictor.fast_path,
         }
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
-    def prometheus() -> str:
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics", response_model=None)
+    def prometheus() -> Any:
         return metrics.render()
 
-    @app.get("/drift", summary="Drift of the logged traffic from the training statistics")
+    @app.get("/drift", summary="Drift of the logged traffic from the training statistics", response_model=None)
     def drift(format: Literal["json", "html"] = "json") -> Any:
         from shipyard.data.drift import compare
         from shipyard.data.statistics import Statistics
@@ -325,6 +329,7 @@ def build_app(
     @app.post(
         "/predict",
         summary="Predict one record or a list of records",
+        response_model=None,
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -335,8 +340,17 @@ def build_app(
             }
         },
     )
-    def predict(payload: Any = Body(...)) -> JSONResponse:
+    def predict(payload: Any = Body(...)) -> Any:  # noqa: B008 - FastAPI's idiom
         request_id = uuid.uuid4().hex[:16]
+        if not isinstance(payload, (dict, list)):
+            metrics.observe_validation_failure()
+            return JSONResponse(
+                {
+                    "detail": [{"field": None, "message": "expected a JSON object (one record) or a list of objects"}],
+                    "request_id": request_id,
+                },
+                status_code=422,
+            )
         is_list = isinstance(payload, list)
         if is_list and len(payload) > options.max_records:
             return JSONResponse(
