@@ -42,7 +42,10 @@ def predict(
     """Predict raw rows with a model bundle, through the same preprocessing it was trained with.
 
     The file is read in chunks, so it may be larger than memory. Unseen
-    categories are counted and extra columns ignored and reported.
+    categories are counted and extra columns ignored and reported. The input is
+    validated against the bundle's schema and compared with its training
+    statistics; with --output, those checks are written next to it
+    (OUTPUT.report.json).
     """
     from shipyard.cli.render import (
         anomalies_table,
@@ -73,6 +76,11 @@ def predict(
         console.print(table_of(summary.head))
     if output is not None:
         console.print(f"Wrote {summary.rows} prediction(s) to {output}")
+        if summary.validation is not None or summary.drift is not None:
+            # The input's checks are kept next to the predictions they describe.
+            report = output.with_name(output.name + ".report.json")
+            write_report(json.dumps({"validation": summary.validation, "drift": summary.drift}, indent=2, default=str), report)
+            console.print(f"Input checks (schema, drift from training) in {report}")
     if summary.extra_columns:
         err_console.print(f"Ignored column(s) the model does not use: {', '.join(summary.extra_columns)}")
     for column, count in summary.unseen.items():
