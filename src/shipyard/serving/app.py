@@ -109,7 +109,7 @@ def record_model(predictor: Predictor) -> Any:
     """The pydantic model of one input record, from the bundle's input schema."""
     from typing import Annotated
 
-    from pydantic import AfterValidator, ConfigDict, Field, create_model
+    from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, create_model
 
     domains = _strict_domains(predictor)
     ranges = _strict_ranges(predictor)
@@ -146,12 +146,18 @@ def record_model(predictor: Predictor) -> Any:
             annotation = str
             description = "free text"
         if _nullable(predictor, name):
-            fields[name] = (annotation | None, Field(None, description=description + " (may be null)", **extra))
+            # An empty string (a blank CSV cell sent as JSON) is a missing value.
+            nullable = Annotated[annotation | None, BeforeValidator(_blank_is_none)]
+            fields[name] = (nullable, Field(None, description=description + " (may be null)", **extra))
         else:
             fields[name] = (annotation, Field(..., description=description, **extra))
     if not fields:
         raise ValueError("the bundle has no features")
     return create_model("Record", __config__=ConfigDict(extra="ignore", coerce_numbers_to_str=True), **fields)
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 def _in_domain(allowed: list[str]) -> Any:
