@@ -343,6 +343,7 @@ class DriftSpec(_Spec):
     )
     columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
     share: float = Field(0.5, gt=0, le=1)
+    min_values: int = Field(30, ge=1)
 
 
 class PipelineSpec(_Spec):

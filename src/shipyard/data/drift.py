@@ -63,6 +63,8 @@ class DriftConfig:
             ``{"method": "skip"}`` leaves a column out.
         share: share of drifted columns from which the dataset drifts.
         types: types compared (datetime and text are left out by default).
+        min_values: values each side needs before a column gets a verdict (a
+            handful of rows always looks different).
     """
 
     methods: Mapping[str, str] = field(default_factory=lambda: dict(PRIMARY))
@@ -70,6 +72,7 @@ class DriftConfig:
     columns: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     share: float = 0.5
     types: Sequence[str] = ("numeric", "categorical", "boolean")
+    min_values: int = 30
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DriftConfig:
@@ -81,6 +84,7 @@ class DriftConfig:
             columns=dict(data.get("columns") or {}),
             share=float(data.get("share", 0.5)),
             types=tuple(data.get("types") or ("numeric", "categorical", "boolean")),
+            min_values=int(data.get("min_values", 30)),
         )
 
 
@@ -325,6 +329,11 @@ def compare_column(ref: ColumnStatistics, cur: ColumnStatistics, config: DriftCo
     method = override.get("method") or config.methods.get(ref.type) or PRIMARY[kind]
     if ref.count == 0 or cur.count == 0:
         return ColumnDrift(ref.name, ref.type, method, None, 0.0, False, note="no values to compare")
+    if min(ref.count, cur.count) < config.min_values:
+        return ColumnDrift(
+            ref.name, ref.type, method, None, 0.0, False,
+            note=f"too few values to compare ({min(ref.count, cur.count)} < {config.min_values})",
+        )
     if ref.type != cur.type and {ref.type, cur.type} != {"categorical", "text"}:
         return ColumnDrift(
             ref.name, ref.type, method, None, 0.0, True,
