@@ -47,6 +47,8 @@ def predict(
     statistics; with --output, those checks are written next to it
     (OUTPUT.report.json).
     """
+    import json
+
     from shipyard.cli.render import (
         anomalies_table,
         console,
@@ -56,6 +58,7 @@ def predict(
     )
     from shipyard.cli.state import state
     from shipyard.client import load_bundle
+    from shipyard.data.reports import write_report
     from shipyard.ml.predict import predict_file
 
     predictor = load_bundle(ref, trust=trust, project=state.project)
