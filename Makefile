@@ -45,6 +45,8 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/data.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) .shipyard .pytest_cache build src/*.egg-info

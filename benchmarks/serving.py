@@ -12,7 +12,11 @@ each as its own process on a free port of 127.0.0.1:
   with uvicorn in the same venv that loads the bundle's fitted scikit-learn
   objects as one ``Pipeline(preprocessor, model)`` (joblib) and answers
   ``POST /predict`` with ``predict_proba`` on a one-row DataFrame (one pass
-  through the pipeline gives the prediction and the probabilities);
+  through the pipeline gives the prediction and the probabilities), and
+  **reference-1thread**: the same with ``OMP_NUM_THREADS=1`` (the naive
+  server's OpenMP threads fight over the 2 shared cores, which is most of its
+  latency under load; ours calls ``threadpool_limits(1)`` at start-up, but
+  OpenMP's limit is per thread and requests run in worker threads);
 * **mlflow** (with ``--peers mlflow``): ``mlflow models serve --env-manager
   local`` of the same pipeline saved with ``mlflow.sklearn.save_model``
   (``pyfunc_predict_fn="predict_proba"``, a signature inferred from the
@@ -213,7 +217,7 @@ def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def _sequential(port: int, requests: list[bytes], n: int, warmup: int) -> tuple[list[float], list[str]]:
@@ -334,6 +338,7 @@ class Service:
     wrap: Any  # record -> JSON-able body
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
+    starts: int | None = None  # cold starts measured (None: --starts)
 
     def body(self, record: dict[str, Any]) -> bytes:
         return json.dumps(self.wrap(record)).encode()
@@ -391,14 +396,15 @@ def measure_service(service: Service, records: list[dict[str, Any]], work: Path,
     bodies = [service.body(r) for r in records]
     cold: list[float] = []
     running: Running | None = None
-    for i in range(args.starts):
+    starts = service.starts or args.starts
+    for i in range(starts):
         running = Running(service, free_port(), work / f"{service.name}-{i}.log")
         try:
             cold.append(running.wait_ready(bodies[0], args.start_timeout))
         except Exception:
             running.stop()
             raise
-        if i < args.starts - 1:
+        if i < starts - 1:
             running.stop()
     assert running is not None
     try:
@@ -485,7 +491,11 @@ def mlflow_service(pipeline: Path, records: list[dict[str, Any]], work: Path) ->
         path="/invocations",
         wrap=lambda r: {"dataframe_records": [r]},
         cwd=work,
-        env={"MLFLOW_TRACKING_URI": (work / "mlruns").as_uri()},
+        # It starts `uvicorn` by name: the venv's bin must come first on PATH.
+        env={
+            "MLFLOW_TRACKING_URI": (work / "mlruns").as_uri(),
+            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
     )
     return service, {"mlflow_version": version, "install_s": install_s}
 
@@ -522,6 +532,7 @@ def parity(figures: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+SERVICES = ("shipyard", "shipyard-nolog", "reference", "reference-1thread", "mlflow")
 ROWS = [
     ("cold_start_s", "cold start", "s"),
     ("rss_mb", "memory after warm-up (RSS)", "MiB"),
@@ -542,25 +553,29 @@ ROWS = [
 
 
 def print_report(figures: dict[str, Any]) -> None:
-    services = [n for n in ("shipyard", "shipyard-nolog", "reference", "mlflow") if isinstance(figures.get(n), dict) and "c8_rps" in figures[n]]
+    services = [n for n in SERVICES if isinstance(figures.get(n), dict) and "c8_rps" in figures[n]]
     print(f"machine: {figures['machine']}")
     print(f"taxi run: {figures['train_s']:.1f} s; {figures['settings']}")
     if "mlflow_info" in figures:
         print(f"mlflow: {figures['mlflow_info']}")
-    print(f"\n{'figure':34}" + "".join(f"{n:>16}" for n in services))
+    print(f"\n{'figure':34}" + "".join(f"{n:>18}" for n in services))
     for key, label, unit in ROWS:
         cells = []
         for n in services:
             value = figures[n].get(key)
-            cells.append(f"{value:16.2f}" if isinstance(value, float) else f"{value!s:>16}")
+            cells.append(f"{value:18.2f}" if isinstance(value, float) else f"{value!s:>18}")
         print(f"{label + (f' ({unit})' if unit else ''):34}" + "".join(cells))
+    for n in SERVICES:
+        if isinstance(figures.get(n), dict) and figures[n].get("error"):
+            print(f"{n}: not measured: {figures[n]['error'].strip().splitlines()[-1]}")
     for n in services:
         if figures[n].get("first_error"):
             print(f"{n}: first error: {figures[n]['first_error']}")
     print("\nmax |P(class 1) - reference's| over 20 records: " + ", ".join(f"{k} {v:.2g}" for k, v in figures["parity"].items()))
     print("\nratios (same run)")
     for label, value, target, ok in figures["ratios"]:
-        print(f"  {label:46} {value:10.2f}   target {target:10} {'ok' if ok else 'MISSED'}")
+        verdict = "" if target == "-" else f"target {target:9} {'ok' if ok else 'MISSED'}"
+        print(f"  {label:48} {value:10.2f}   {verdict}")
 
 
 def ratios(figures: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
@@ -575,6 +590,10 @@ def ratios(figures: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     if isinstance(figures.get("shipyard-nolog"), dict):
         nolog = figures["shipyard-nolog"]
         out.append(("throughput c=8, shipyard without log / with", nolog["c8_rps"] / ours["c8_rps"], "-", True))
+    if isinstance(figures.get("reference-1thread"), dict):
+        tuned = figures["reference-1thread"]
+        out.append(("throughput c=8, shipyard / reference-1thread", ours["c8_rps"] / tuned["c8_rps"], "-", True))
+        out.append(("latency c=1 p50, reference-1thread / shipyard", tuned["c1_p50_ms"] / ours["c1_p50_ms"], "-", True))
     peer = figures.get("mlflow")
     if isinstance(peer, dict) and "c8_rps" in peer:
         out.append(("throughput c=8, shipyard / mlflow", ours["c8_rps"] / peer["c8_rps"], ">= 10x", ours["c8_rps"] >= 10 * peer["c8_rps"]))
@@ -587,7 +606,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs (1 s windows, 1 start, 200 requests)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--peers", nargs="*", default=[], choices=["mlflow"], help="peers to compare")
-    parser.add_argument("--no-nolog", dest="nolog", action="store_false", help="skip shipyard --no-log")
+    parser.add_argument(
+        "--no-variants", dest="variants", action="store_false",
+        help="skip shipyard --no-log and the reference with one OpenMP thread",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, model)")
     args = parser.parse_args()
     args.duration = 1.0 if args.quick else 5.0
@@ -610,14 +632,21 @@ def main() -> None:
         records = load_records(N_RECORDS)
         (work / "reference_app.py").write_text(REFERENCE_APP)
         services = [Service("shipyard", [SHIPYARD, "serve", run_id, "--port", "{port}"], "/predict", lambda r: r, project)]
-        if args.nolog:
-            services.append(Service("shipyard-nolog", [SHIPYARD, "serve", run_id, "--port", "{port}", "--no-log"], "/predict", lambda r: r, project))
-        services.append(Service(
-            "reference",
-            [sys.executable, "-m", "uvicorn", "reference_app:app", "--host", HOST, "--port", "{port}"],
-            "/predict", lambda r: r, work,
-            env={"REFERENCE_PIPELINE": str(pipeline), "REFERENCE_CLASSES": json.dumps(classes), "PYTHONPATH": str(SRC)},
-        ))
+        if args.variants:
+            services.append(Service(
+                "shipyard-nolog", [SHIPYARD, "serve", run_id, "--port", "{port}", "--no-log"], "/predict",
+                lambda r: r, project, starts=1,
+            ))
+        reference_argv = [sys.executable, "-m", "uvicorn", "reference_app:app", "--host", HOST, "--port", "{port}"]
+        reference_env = {"REFERENCE_PIPELINE": str(pipeline), "REFERENCE_CLASSES": json.dumps(classes)}
+        services.append(Service("reference", reference_argv, "/predict", lambda r: r, work, env=reference_env))
+        if args.variants:
+            # The same server with OpenMP limited to one thread: what is left of
+            # the gap when the naive server's thread pools do not fight.
+            services.append(Service(
+                "reference-1thread", reference_argv, "/predict", lambda r: r, work,
+                env={**reference_env, "OMP_NUM_THREADS": "1"}, starts=1,
+            ))
         if "mlflow" in args.peers:
             try:
                 service, figures["mlflow_info"] = mlflow_service(pipeline, records, work)

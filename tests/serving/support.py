@@ -9,7 +9,6 @@ httpx. Every wait is a bounded loop.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -17,9 +16,8 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ TAXI_CSV = TAXI / "data" / "chicago_taxi_trips.csv"
 BIKES_CSV = REPO / "examples" / "bikes" / "data" / "bike_sharing_hourly.csv"
 TAXI_ROWS = 3000
 HOST = "127.0.0.1"
-TAXI_LABEL_COLUMNS = ("tips", "big_tipper")
 
 
 # -- the environment of the subprocesses ---------------------------------------------------
@@ -194,9 +191,7 @@ class TrainedProject:
 
 
 def _train(client: Any, yaml: Path, name: str) -> Trained:
-    started = time.perf_counter()
     result = client.run(str(yaml))
-    print(f"trained {name} in {time.perf_counter() - started:.1f}s")
     assert result.ok, f"{name}: {result.error}"
     return Trained(name, result.run_id, result.steps["bundle"].outputs["output"].id)
 
@@ -368,16 +363,6 @@ def start_all(*servers: Server, timeout: float = 90.0) -> None:
         raise
 
 
-@contextlib.contextmanager
-def serving(folder: Path, ref: str, *args: str, name: str = "server") -> Iterator[Server]:
-    """A started server, killed at the end whatever happens."""
-    server = Server(folder, ref, *args, name=name)
-    try:
-        yield server.start()
-    finally:
-        server.kill()
-
-
 # -- rows and records ---------------------------------------------------------------------
 
 
@@ -406,10 +391,6 @@ def servable(frame: pd.DataFrame, predictor: Any) -> pd.DataFrame:
     return frame[frame[required].notna().all(axis=1)]
 
 
-def json_roundtrip(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 def metric_value(text: str, name: str, **labels: str) -> float:
     """A sample's value in a Prometheus text exposition (0 when absent)."""
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
@@ -421,11 +402,6 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if key == series:
             return float(value)
     return 0.0
-
-
-def write_text(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 # -- in-process service -------------------------------------------------------------------

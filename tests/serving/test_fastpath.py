@@ -13,6 +13,7 @@ and still predicts correctly, also behind the real HTTP service.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import httpx
@@ -88,6 +89,26 @@ def assert_same(fast: list[dict[str, Any]], reference: pd.DataFrame, predictor: 
         np.testing.assert_allclose(
             [r["probabilities"][str(c)] for r in fast], reference[f"proba_{c}"].to_numpy(float), rtol=0, atol=1e-9
         )
+
+
+def test_the_every_method_bundle_has_every_method(predictors: dict[str, Predictor]) -> None:
+    from sklearn.pipeline import Pipeline
+
+    steps: dict[str, list[Any]] = {}
+    for _, transformer, columns in predictors["many"].bundle.preprocessor.transformers_:
+        if isinstance(transformer, Pipeline):
+            for _, step in transformer.steps:
+                steps.setdefault(type(step).__name__, []).append((step, list(columns)))
+    assert {
+        "SignedLog1p", "StandardScaler", "Clip", "KBinsDiscretizer", "Bucketize", "MinMaxScaler", "RobustScaler",
+        "OrdinalEncoder", "HashEncoder", "OneHotEncoder", "DatetimeParts", "TextColumn", "TfidfVectorizer",
+        "BooleanToNumber", "SimpleImputer", "AsCategory", "ToFloat",
+    } <= set(steps), sorted(steps)
+    onehots = {tuple(cols): step for step, cols in steps["OneHotEncoder"]}
+    assert onehots[("color",)].max_categories == 4
+    assert len(onehots[("color",)].categories_[0]) == 7  # the rarer colours share the "other" column
+    [(parts, _)] = steps["DatetimeParts"]
+    assert len(parts.parts) == 9
 
 
 @pytest.mark.parametrize("name", BUNDLES)
@@ -191,7 +212,9 @@ def _strict_encoder_bundle(predictor: Predictor, rows: pd.DataFrame) -> Predicto
     numeric = [c for c, k in kinds.items() if k == "numeric"]
     categorical = [c for c, k in kinds.items() if k == "categorical"]
     return _refit(predictor, ColumnTransformer([
-        ("numeric", Pipeline([("as_float", ToFloat())]), numeric),
+        ("numeric", Pipeline([
+            ("as_float", ToFloat()), ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ]), numeric),
         ("categorical", Pipeline([
             ("as_category", AsCategory()), ("impute", SimpleImputer(strategy="most_frequent")),
             ("onehot", OneHotEncoder(handle_unknown="error", sparse_output=False)),
@@ -209,9 +232,17 @@ def fallbacks(predictors: dict[str, Predictor]) -> dict[str, Predictor]:
 
 
 @pytest.mark.parametrize("kind", ["custom step", "strict encoder"])
-def test_a_bundle_the_fast_path_cannot_reproduce_falls_back(fallbacks: dict[str, Predictor], kind: str) -> None:
+def test_a_bundle_the_fast_path_cannot_reproduce_falls_back(
+    fallbacks: dict[str, Predictor], kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     predictor = fallbacks[kind]
-    assert compile_fast_path(predictor.bundle) is None
+    with caplog.at_level(logging.INFO, logger="shipyard.bundle.fastpath"):
+        assert compile_fast_path(predictor.bundle) is None
+    why = {
+        "custom step": "fast path disabled: it differs from the reference preprocessing",
+        "strict encoder": "fast path not available: an encoder without known output blocks or that rejects unknowns",
+    }[kind]
+    assert why in caplog.messages
     assert predictor.fast_path is False
     frame = servable(taxi_training_rows(), predictor).sample(300, random_state=2)
     reference = predictor.predict_frame(frame)

@@ -166,6 +166,11 @@ class Predictor:
         Raises:
             InputError: naming each missing column and each column of the wrong type.
         """
+        frame, self.report = self._checked(rows)
+        return frame
+
+    def _checked(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, PredictionReport]:
+        """:meth:`prepare`, returning the report instead of keeping it."""
         frame = rows
         for (func, params), spec in zip(self._transforms, self.bundle.transforms, strict=False):
             try:
@@ -201,12 +206,12 @@ class Predictor:
                         unseen[column] = count
         if problems:
             raise InputError("; ".join(problems))
-        self.report = PredictionReport(
+        report = PredictionReport(
             rows=len(frame),
             extra_columns=[c for c in rows.columns if c not in self.bundle.features],
             unseen=unseen,
         )
-        return frame[self.feature_columns]
+        return frame[self.feature_columns], report
 
     def transform(self, rows: pd.DataFrame) -> np.ndarray:
         """The model's input matrix for raw rows."""
@@ -243,9 +248,17 @@ class Predictor:
 
         Uses the compiled fast path when the bundle has one (see
         :mod:`shipyard.bundle.fastpath`, checked for parity with the reference
-        path when it was compiled), else the DataFrame path. The report counts
+        path when it was compiled), else the DataFrame path. ``report`` counts
         unseen categories.
         """
+        results, self.report = self.predict_records_with_report(records)
+        return results
+
+    def predict_records_with_report(
+        self, records: list[Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], PredictionReport]:
+        """Like :meth:`predict_records`, returning the report instead of keeping it
+        (safe when several threads share the predictor)."""
         import numpy as np
 
         self._ensure_fast()
@@ -253,7 +266,8 @@ class Predictor:
             import pandas as pd
 
             frame = pd.DataFrame(list(records))
-            out = self.predict_frame(frame)
+            features, report = self._checked(frame)
+            out = self._frame_of(self.bundle.preprocessor.transform(features), frame.index)
             classes = self.bundle.classes
             return [
                 {
@@ -265,18 +279,18 @@ class Predictor:
                     ),
                 }
                 for _, row in out.iterrows()
-            ]
+            ], report
         unseen: dict[str, int] = {}
         for column, known in self._known_categories.items():
             count = sum(1 for r in records if not _is_missing(r.get(column)) and _text(r.get(column)) not in known)
             if count:
                 unseen[column] = count
-        self.report = PredictionReport(rows=len(records), unseen=unseen)
+        report = PredictionReport(rows=len(records), unseen=unseen)
         matrix = np.vstack([self._fast.transform_record(r) for r in records])
         model = self.bundle.model
         classes = self.bundle.classes
         if classes is None:
-            return [{"prediction": float(v), "probabilities": None} for v in model.predict(matrix)]
+            return [{"prediction": float(v), "probabilities": None} for v in model.predict(matrix)], report
         proba = model.predict_proba(matrix) if hasattr(model, "predict_proba") else None
         codes = (
             np.argmax(proba, axis=1)
@@ -293,17 +307,19 @@ class Predictor:
                 ),
             }
             for i, code in enumerate(codes)
-        ]
+        ], report
 
     def predict_frame(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``prediction`` and, for classifiers, ``proba_<class>`` columns."""
+        return self._frame_of(self.transform(rows), rows.index)
+
+    def _frame_of(self, matrix: Any, index: pd.Index) -> pd.DataFrame:
         import numpy as np
         import pandas as pd
 
-        matrix = self.transform(rows)
         raw = self.bundle.model.predict(matrix)
         classes = self.bundle.classes
-        out = pd.DataFrame(index=rows.index)
+        out = pd.DataFrame(index=index)
         if classes is None:
             out["prediction"] = np.asarray(raw)
             return out

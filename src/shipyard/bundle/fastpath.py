@@ -77,7 +77,11 @@ def _datetime_value(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None) if value.tzinfo is None else value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), tz=dt.UTC).replace(tzinfo=None)
+        # As pandas does: seconds it cannot place on the calendar are no date.
+        try:
+            return dt.datetime.fromtimestamp(float(value), tz=dt.UTC).replace(tzinfo=None)
+        except (OverflowError, ValueError, OSError):
+            return None
     import pandas as pd
 
     from shipyard.data.sources import parse_dates

@@ -36,6 +36,9 @@ def serve(
     trust: Annotated[
         bool, typer.Option("--trust", help="Load types outside the trusted list (only bundles you trust).")
     ] = False,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Print a line per request (/metrics counts them either way).")
+    ] = False,
 ) -> None:
     """Serve a model bundle over HTTP: POST /predict, /health, /ready, /metadata, /metrics, /drift, /docs.
 
@@ -62,7 +65,7 @@ def serve(
         log_interval=log_interval,
         trust=trust,
     )
-    run_service(config, host=bind, port=port, workers=workers)
+    run_service(config, host=bind, port=port, workers=workers, access_log=access_log)
 
 
 def _since(text: str | None) -> float | None:

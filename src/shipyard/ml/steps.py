@@ -204,11 +204,10 @@ def skew(statistics: dict, config: dict | None = None) -> dict:
 @step
 def preprocess(train: pd.DataFrame, features: dict, methods: dict | None = None) -> Fitted:
     """Fit the preprocessing on the train split; learn the input schema."""
+    from shipyard.bundle.bundle import InputError, type_problem
     from shipyard.bundle.schema import infer_input_schema
     from shipyard.config.spec import PreprocessSpec
     from shipyard.ml.preprocess import build_preprocessor
-
-    from shipyard.bundle.bundle import InputError, type_problem
 
     types = {name: str(info["type"]) for name, info in features["columns"].items()}
     problems = [
@@ -244,9 +243,12 @@ def train(
     model class defined in the project: editing the class re-runs training.
     """
     from shipyard.bundle.bundle import ModelBundle
-    from shipyard.ml.train import encode_labels, make_model, regression_target
-
-    from shipyard.ml.train import check_task
+    from shipyard.ml.train import (
+        check_task,
+        encode_labels,
+        make_model,
+        regression_target,
+    )
 
     types = {name: str(info["type"]) for name, info in features["columns"].items()}
     task = features["task"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import math
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -109,24 +111,33 @@ def record_model(predictor: Predictor) -> Any:
     """The pydantic model of one input record, from the bundle's input schema."""
     from typing import Annotated
 
-    from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, create_model
+    from pydantic import (
+        AfterValidator,
+        BeforeValidator,
+        ConfigDict,
+        Field,
+        create_model,
+    )
 
     domains = _strict_domains(predictor)
     ranges = _strict_ranges(predictor)
     columns = predictor.bundle.schema.get("columns", {})
+    finite = Annotated[float, Field(allow_inf_nan=False)]
     fields: dict[str, Any] = {}
     for name, kind in predictor.bundle.features.items():
         info = columns.get(name, {})
         extra: dict[str, Any] = {}
         if kind == "numeric":
-            annotation: Any = float
+            # Constraints sit on the float itself so that they hold inside `float | None` too.
+            limits: dict[str, Any] = {"allow_inf_nan": False}
             if info.get("min") is not None:
                 extra["examples"] = [info["min"]]
             description = f"a number (seen in training: {info.get('min')} to {info.get('max')})"
             bounds = ranges.get(name)
             if bounds is not None:
-                extra["ge"], extra["le"] = bounds
+                limits["ge"], limits["le"] = bounds
                 description = f"a number from {bounds[0]} to {bounds[1]}"
+            annotation: Any = Annotated[float, Field(**limits)]
         elif kind == "boolean":
             annotation = bool
             description = "true or false"
@@ -135,11 +146,11 @@ def record_model(predictor: Predictor) -> Any:
             description = "a date and time (ISO 8601) or Unix seconds"
         elif kind == "categorical":
             if name in domains:
-                annotation = Annotated[str | int | float, AfterValidator(_in_domain(domains[name]))]
+                annotation = Annotated[str | int | finite, AfterValidator(_in_domain(domains[name]))]
                 extra["json_schema_extra"] = {"enum": domains[name]}
                 description = f"one of {', '.join(domains[name])}"
             else:
-                annotation = str | int | float
+                annotation = str | int | finite
                 known = info.get("categories") or []
                 description = "a category" + (f", e.g. {', '.join(map(str, known[:5]))}" if known else "")
         else:
@@ -154,6 +165,28 @@ def record_model(predictor: Predictor) -> Any:
     if not fields:
         raise ValueError("the bundle has no features")
     return create_model("Record", __config__=ConfigDict(extra="ignore", coerce_numbers_to_str=True), **fields)
+
+
+INLINE_RECORDS = 16
+"""Requests of at most this many records are predicted on the event loop
+when the bundle has a compiled fast path; larger ones go to a worker thread."""
+
+_threads = threading.local()
+
+
+def _predict_one_thread(predictor: Predictor, records: list[dict[str, Any]]) -> Any:
+    """Predict with native thread pools limited to one thread in this thread.
+
+    OpenMP's limit belongs to each thread, so every thread that predicts sets
+    it once: one-record predictions gain nothing from a pool, and on a busy
+    machine a pool's spinning workers stall requests for hundreds of ms.
+    """
+    if not getattr(_threads, "limited", False):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        _threads.limited = True
+    return predictor.predict_records_with_report(records)
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -200,7 +233,8 @@ def _problems(exc: Any) -> list[dict[str, Any]]:
             entry["message"] = "this field is required"
         if "input" in err and err.get("type") != "missing":
             given = err["input"]
-            entry["got"] = given if isinstance(given, (str, int, float, bool)) or given is None else type(given).__name__
+            plain = isinstance(given, (str, int, bool)) or given is None or (isinstance(given, float) and math.isfinite(given))
+            entry["got"] = given if plain else (str(given) if isinstance(given, float) else type(given).__name__)
         expected = err.get("ctx", {}).get("expected")
         if expected:
             entry["expected"] = expected
@@ -229,6 +263,7 @@ def build_app(
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
     from pydantic import TypeAdapter, ValidationError
+    from starlette.concurrency import run_in_threadpool
 
     options = options or ServiceOptions()
     metrics = Metrics()
@@ -262,18 +297,17 @@ def build_app(
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > options.max_body_bytes:
+        if options.token and request.url.path not in OPEN_PATHS and not _authorized(request, options.token):
             response: Any = JSONResponse(
-                {"detail": f"the request body is over {options.max_body_bytes} bytes"}, status_code=413
-            )
-        elif options.token and request.url.path not in OPEN_PATHS and not _authorized(request, options.token):
-            response = JSONResponse(
                 {"detail": "missing or wrong bearer token"}, status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
         else:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception:
+                metrics.observe_request(request.url.path, 500, time.perf_counter() - started)
+                raise
         metrics.observe_request(request.url.path, response.status_code, time.perf_counter() - started)
         return response
 
@@ -346,7 +380,7 @@ def build_app(
             }
         },
     )
-    def predict(payload: Any = Body(...)) -> Any:  # noqa: B008 - FastAPI's idiom
+    async def predict(payload: Any = Body(...)) -> Any:
         request_id = uuid.uuid4().hex[:16]
         if not isinstance(payload, (dict, list)):
             metrics.observe_validation_failure()
@@ -371,9 +405,14 @@ def build_app(
             metrics.observe_validation_failure()
             return JSONResponse({"detail": _problems(exc), "request_id": request_id}, status_code=422)
         records = [_coerced(r, predictor) for r in parsed]
-        results = predictor.predict_records(records)
+        if len(records) <= INLINE_RECORDS and predictor.fast_path:
+            # A compiled one-record prediction takes well under a millisecond:
+            # cheaper on the event loop than a hand-off to a worker thread.
+            results, report = _predict_one_thread(predictor, records)
+        else:
+            results, report = await run_in_threadpool(_predict_one_thread, predictor, records)
         labels = [str(r["prediction"]) if predictor.bundle.classes is not None else "value" for r in results]
-        metrics.observe_predictions(labels, predictor.report.unseen)
+        metrics.observe_predictions(labels, report.unseen)
         if log is not None:
             log.append(records, [r["prediction"] for r in results], version=info.version, request_id=request_id)
         body: dict[str, Any]
@@ -395,13 +434,95 @@ def build_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodyGuard, limit=options.max_body_bytes, metrics=metrics)
     return app
+
+
+class BodyGuard:
+    """Reads each request body whole (up to ``limit`` bytes) before the app sees it.
+
+    A body over the limit is a 413, whether or not it declared its length; a
+    ``/predict`` body that is not JSON text (invalid UTF-8 included) is a 422
+    with the usual detail, instead of the framework's bare 400.
+    """
+
+    def __init__(self, app: Any, *, limit: int, metrics: Metrics) -> None:
+        self.app = app
+        self.limit = limit
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # a disconnect: let the app see it
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                await _respond(send, 413, {"detail": f"the request body is over {self.limit} bytes"})
+                self.metrics.observe_request(scope["path"], 413, 0.0)
+                return
+            chunks.append(body)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if scope["path"] == "/predict":
+            problem = _json_problem(body)
+            if problem is not None:
+                self.metrics.observe_validation_failure()
+                self.metrics.observe_request(scope["path"], 422, 0.0)
+                await _respond(send, 422, {"detail": [{"field": None, "message": problem}]})
+                return
+        delivered = False
+
+        async def replay() -> Any:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _json_problem(body: bytes) -> str | None:
+    import json
+
+    try:
+        # NaN and Infinity parse here; the record model refuses them, naming the field.
+        json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "the body is not valid JSON (not UTF-8 text)"
+    except ValueError as exc:
+        return f"the body is not valid JSON ({exc.msg})"
+    return None
+
+
+async def _respond(send: Any, status: int, payload: Any) -> None:
+    import json
+
+    data = json.dumps(payload).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+    })
+    await send({"type": "http.response.body", "body": data})
 
 
 def _authorized(request: Any, token: str) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    # Compare bytes: compare_digest refuses non-ASCII text, and a header may hold any.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
+    )
 
 
 __all__ = ["ServiceInfo", "ServiceOptions", "build_app", "record_model"]

@@ -150,12 +150,17 @@ def _frame(rows: list[dict[str, Any]], features: Mapping[str, str]) -> pd.DataFr
     import pandas as pd
 
     frame = pd.DataFrame(rows)
+
+    def text(value: Any) -> str | None:
+        return None if value is None or (isinstance(value, float) and value != value) else str(value)
+
     for column, kind in features.items():
         if kind == "numeric" and column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         elif kind in ("categorical", "text", "boolean", "datetime") and column in frame:
-            frame[column] = frame[column].map(lambda v: None if v is None else str(v)).astype(object)
-    frame["prediction"] = frame["prediction"].map(lambda v: None if v is None else str(v)).astype(object)
+            # Missing values stay missing (pandas turns None into NaN in mixed columns).
+            frame[column] = pd.Series([text(v) for v in frame[column]], index=frame.index, dtype=object)
+    frame["prediction"] = pd.Series([text(v) for v in frame["prediction"]], index=frame.index, dtype=object)
     return frame
 
 

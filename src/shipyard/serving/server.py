@@ -70,14 +70,9 @@ def resolve(ref: str, project: str | None, *, trust: bool) -> tuple[Any, Any, An
 
 def make_app(config: ServeConfig) -> FastAPI:
     """The app for a config: resolve the bundle, set up the log, build the service."""
-    from threadpoolctl import threadpool_limits
-
     from shipyard.serving.app import ServiceOptions, build_app
     from shipyard.serving.log import PredictionLog
 
-    # One-record predictions: native thread pools cost more than they give,
-    # and the server already runs requests in parallel.
-    threadpool_limits(1)
     predictor, info, store = resolve(config.ref, config.project, trust=config.trust)
     log = (
         PredictionLog(store, info.bundle_id, predictor.bundle.features, interval=config.log_interval)
@@ -108,7 +103,7 @@ def read_token(path: Path) -> str:
     return token
 
 
-def serve(config: ServeConfig, *, host: str, port: int, workers: int = 1) -> None:
+def serve(config: ServeConfig, *, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
     """Run the service until interrupted (in-flight requests finish, the log is flushed)."""
     import uvicorn
 
@@ -116,11 +111,11 @@ def serve(config: ServeConfig, *, host: str, port: int, workers: int = 1) -> Non
         os.environ[ENV_CONFIG] = json.dumps(asdict(config))
         uvicorn.run(
             "shipyard.serving.server:app_from_env", factory=True, host=host, port=port,
-            workers=workers, log_level="info", timeout_graceful_shutdown=30,
+            workers=workers, log_level="info", access_log=access_log, timeout_graceful_shutdown=30,
         )
         return
     app = make_app(config)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, timeout_graceful_shutdown=30)
 
 
 __all__ = ["ServeConfig", "app_from_env", "make_app", "read_token", "resolve", "serve"]
