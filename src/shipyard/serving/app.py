@@ -167,10 +167,6 @@ def record_model(predictor: Predictor) -> Any:
     return create_model("Record", __config__=ConfigDict(extra="ignore", coerce_numbers_to_str=True), **fields)
 
 
-INLINE_RECORDS = 16
-"""Requests of at most this many records are predicted on the event loop
-when the bundle has a compiled fast path; larger ones go to a worker thread."""
-
 _threads = threading.local()
 
 
@@ -263,7 +259,6 @@ def build_app(
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
     from pydantic import TypeAdapter, ValidationError
-    from starlette.concurrency import run_in_threadpool
 
     options = options or ServiceOptions()
     metrics = Metrics()
@@ -405,12 +400,7 @@ def build_app(
             metrics.observe_validation_failure()
             return JSONResponse({"detail": _problems(exc), "request_id": request_id}, status_code=422)
         records = [_coerced(r, predictor) for r in parsed]
-        if len(records) <= INLINE_RECORDS and predictor.fast_path:
-            # A compiled one-record prediction takes well under a millisecond:
-            # cheaper on the event loop than a hand-off to a worker thread.
-            results, report = _predict_one_thread(predictor, records)
-        else:
-            results, report = await run_in_threadpool(_predict_one_thread, predictor, records)
+        results, report = _predict_one_thread(predictor, records)
         labels = [str(r["prediction"]) if predictor.bundle.classes is not None else "value" for r in results]
         metrics.observe_predictions(labels, report.unseen)
         if log is not None:
