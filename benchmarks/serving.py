@@ -7,7 +7,8 @@ run pipeline.yaml``) and its model bundle is served, one service at a time,
 each as its own process on a free port of 127.0.0.1:
 
 * **shipyard**: ``shipyard serve <run> --port P`` (the default, with the
-  prediction log), and **shipyard-nolog**: the same with ``--no-log``;
+  prediction log), **shipyard-nolog**: the same with ``--no-log``, and
+  **shipyard-onnx**: ``--onnx --no-log`` (the model on ONNX Runtime);
 * **reference**: the server users write by hand — a minimal FastAPI app run
   with uvicorn in the same venv that loads the bundle's fitted scikit-learn
   objects as one ``Pipeline(preprocessor, model)`` (joblib) and answers
@@ -532,7 +533,7 @@ def parity(figures: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-SERVICES = ("shipyard", "shipyard-nolog", "reference", "reference-1thread", "mlflow")
+SERVICES = ("shipyard", "shipyard-nolog", "shipyard-onnx", "reference", "reference-1thread", "mlflow")
 ROWS = [
     ("cold_start_s", "cold start", "s"),
     ("rss_mb", "memory after warm-up (RSS)", "MiB"),
@@ -590,6 +591,12 @@ def ratios(figures: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     if isinstance(figures.get("shipyard-nolog"), dict):
         nolog = figures["shipyard-nolog"]
         out.append(("throughput c=8, shipyard without log / with", nolog["c8_rps"] / ours["c8_rps"], "-", True))
+    if isinstance(figures.get("shipyard-onnx"), dict):
+        onnx = figures["shipyard-onnx"]
+        out.append(("throughput c=8, shipyard --onnx / shipyard", onnx["c8_rps"] / ours["c8_rps"], "-", True))
+        if isinstance(figures.get("shipyard-nolog"), dict):
+            out.append(("throughput c=8, shipyard --onnx / without log", onnx["c8_rps"] / figures["shipyard-nolog"]["c8_rps"], "-", True))
+        out.append(("latency c=1 p50, shipyard / shipyard --onnx", ours["c1_p50_ms"] / onnx["c1_p50_ms"], "-", True))
     if isinstance(figures.get("reference-1thread"), dict):
         tuned = figures["reference-1thread"]
         out.append(("throughput c=8, shipyard / reference-1thread", ours["c8_rps"] / tuned["c8_rps"], "-", True))
@@ -608,7 +615,7 @@ def main() -> None:
     parser.add_argument("--peers", nargs="*", default=[], choices=["mlflow"], help="peers to compare")
     parser.add_argument(
         "--no-variants", dest="variants", action="store_false",
-        help="skip shipyard --no-log and the reference with one OpenMP thread",
+        help="skip shipyard --no-log, shipyard --onnx and the reference with one OpenMP thread",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, model)")
     args = parser.parse_args()
@@ -635,6 +642,10 @@ def main() -> None:
         if args.variants:
             services.append(Service(
                 "shipyard-nolog", [SHIPYARD, "serve", run_id, "--port", "{port}", "--no-log"], "/predict",
+                lambda r: r, project, starts=1,
+            ))
+            services.append(Service(
+                "shipyard-onnx", [SHIPYARD, "serve", run_id, "--port", "{port}", "--onnx", "--no-log"], "/predict",
                 lambda r: r, project, starts=1,
             ))
         reference_argv = [sys.executable, "-m", "uvicorn", "reference_app:app", "--host", HOST, "--port", "{port}"]

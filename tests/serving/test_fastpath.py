@@ -262,7 +262,7 @@ def test_the_service_uses_the_reference_path_when_the_fast_path_is_off(fallbacks
     body = records(frame, predictor.bundle.features)
     with ThreadServer(build_app(predictor, info)) as server:
         ready = httpx.get(f"{server.url}/ready", timeout=10).json()
-        assert ready == {"status": "ready", "fast_path": False}
+        assert ready == {"status": "ready", "fast_path": False, "model_runtime": "sklearn"}
         answer = httpx.post(f"{server.url}/predict", json=body, timeout=30)
         single = httpx.post(f"{server.url}/predict", json=body[3], timeout=30)
     assert answer.status_code == 200, answer.text

@@ -215,7 +215,7 @@ def test_health_and_ready(servers: Servers) -> None:
         assert httpx.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}
         ready = httpx.get(f"{server.url}/ready", timeout=10)
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "fast_path": True}
+        assert ready.json() == {"status": "ready", "fast_path": True, "model_runtime": "sklearn"}
 
 
 def test_metadata_describes_the_model(taxi: httpx.Client, servers: Servers, taxi_predictor: Predictor) -> None:

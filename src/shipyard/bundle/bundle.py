@@ -116,20 +116,31 @@ class Predictor:
 
     Args:
         bundle: the model bundle.
+        runtime: what runs the model on the fast path of :meth:`predict_records`:
+            ``"sklearn"`` (the fitted model itself) or ``"onnx"`` (the model
+            converted to ONNX and run by ONNX Runtime, checked against the
+            fitted model first; see :mod:`shipyard.bundle.onnx`). When ONNX
+            cannot be used the fitted model runs instead: ``model_runtime``
+            says which runs, ``onnx_problem`` why ONNX does not.
 
     Example:
         >>> predictor = shipyard.load_bundle("latest")          # doctest: +SKIP
         >>> predictor.predict(pd.read_csv("new.csv"))           # doctest: +SKIP
     """
 
-    def __init__(self, bundle: ModelBundle, *, apply_transforms: bool = True) -> None:
+    def __init__(self, bundle: ModelBundle, *, apply_transforms: bool = True, runtime: str = "sklearn") -> None:
+        if runtime not in ("sklearn", "onnx"):
+            raise ShipyardError(f"Unknown model runtime {runtime!r}; use 'sklearn' or 'onnx'.")
         self.bundle = bundle
+        self.runtime = runtime
         self.report = PredictionReport()
         # Rows that already went through the custom steps (the pipeline's own
         # splits) must not go through them again.
         self._transforms = [_load_transform(t) for t in bundle.transforms] if apply_transforms else []
         self._fast: Any = None
         self._fast_checked = False
+        self._onnx: Any = None
+        self._onnx_problem: str | None = None
         columns = bundle.schema.get("columns", {})
         self._known_categories = {
             name: set(info["categories"])
@@ -151,6 +162,23 @@ class Predictor:
 
             self._fast_checked = True
             self._fast = None if self._transforms else compile_fast_path(self.bundle)
+            if self.runtime == "onnx":
+                from shipyard.bundle.onnx import compile_onnx
+
+                self._onnx, reason = compile_onnx(self.bundle, self._fast)
+                self._onnx_problem = None if self._onnx is not None else reason
+
+    @property
+    def model_runtime(self) -> str:
+        """What runs the model for :meth:`predict_records`: ``"onnx"`` or ``"sklearn"`` (after any fallback)."""
+        self._ensure_fast()
+        return "onnx" if self._onnx is not None else "sklearn"
+
+    @property
+    def onnx_problem(self) -> str | None:
+        """Why ``runtime="onnx"`` fell back to the scikit-learn model (None when it did not)."""
+        self._ensure_fast()
+        return self._onnx_problem
 
     @property
     def feature_columns(self) -> list[str]:
@@ -287,14 +315,14 @@ class Predictor:
                 unseen[column] = count
         report = PredictionReport(rows=len(records), unseen=unseen)
         matrix = np.vstack([self._fast.transform_record(r) for r in records])
-        model = self.bundle.model
+        model = self._onnx if self._onnx is not None else self.bundle.model
         classes = self.bundle.classes
         if classes is None:
             return [{"prediction": float(v), "probabilities": None} for v in model.predict(matrix)], report
-        proba = model.predict_proba(matrix) if hasattr(model, "predict_proba") else None
+        proba = model.predict_proba(matrix) if hasattr(self.bundle.model, "predict_proba") else None
         codes = (
             np.argmax(proba, axis=1)
-            if proba is not None and _predict_is_argmax(model)
+            if proba is not None and _predict_is_argmax(self.bundle.model)
             else class_codes(model.predict(matrix), len(classes))
         )
         return [

@@ -1,4 +1,4 @@
-"""``shipyard.cli.serve`` provides ``shipyard serve`` and ``shipyard monitor``."""
+"""``shipyard.cli.serve`` provides ``shipyard serve``, ``shipyard monitor`` and ``shipyard export-onnx``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,14 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Print a line per request (/metrics counts them either way).")
     ] = False,
+    onnx: Annotated[
+        bool,
+        typer.Option(
+            "--onnx",
+            help="Run the model with ONNX Runtime (needs the onnx extra); falls back to scikit-learn "
+            "when the model cannot be converted or its answers differ.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a model bundle over HTTP: POST /predict, /health, /ready, /metadata, /metrics, /drift, /docs.
 
@@ -64,6 +72,7 @@ def serve(
         log=not no_log,
         log_interval=log_interval,
         trust=trust,
+        onnx=onnx,
     )
     run_service(config, host=bind, port=port, workers=workers, access_log=access_log)
 
@@ -135,3 +144,95 @@ def monitor(
     )
     if fail_on_drift and report.dataset_drift:
         raise ShipyardError(f"The traffic drifts: {len(report.drifted)} of {len(report.columns)} features.")
+
+
+def export_onnx(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_OR_BUNDLE",
+            help="A run id (its bundle), a bundle id, 'latest', or a bundle folder.",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The ONNX file to write (e.g. model.onnx).")],
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Load types outside the trusted list (only bundles you trust).")
+    ] = False,
+) -> None:
+    """Write a bundle's model as an ONNX file: the model only, taking the preprocessed matrix.
+
+    Shipyard's preprocessing transformers have no ONNX converters, so the file
+    holds the model alone: its input `input` is the float32 matrix the bundle's
+    preprocessing makes (Predictor.transform), and a classifier's outputs are
+    `label` and `probabilities`. Before writing, the converted model is checked
+    against the scikit-learn model on synthetic records. Needs the onnx extra.
+    """
+    import os
+    import tempfile
+
+    from rich.markup import escape
+
+    from shipyard.bundle.onnx import (
+        OnnxModel,
+        compare,
+        convert_model,
+        feature_names,
+        input_width,
+        is_classifier,
+        reference_matrix,
+    )
+    from shipyard.cli.render import console, err_console
+    from shipyard.cli.state import state
+    from shipyard.client import load_bundle
+    from shipyard.errors import ShipyardError
+
+    if output.is_dir():
+        raise ShipyardError(f"{output} is a folder; give the file to write, e.g. {output / 'model.onnx'}.")
+    predictor = load_bundle(ref, trust=trust, project=state.project)
+    bundle = predictor.bundle
+    content = convert_model(bundle)
+    onnx_model = OnnxModel(content, classifier=is_classifier(bundle.model))
+    try:
+        parity = compare(bundle.model, onnx_model, reference_matrix(bundle))
+        unchecked = None
+    except Exception as exc:  # synthetic records the preprocessing cannot take: still export
+        parity, unchecked = None, f"{type(exc).__name__}: {exc}"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would (mkstemp makes it private)
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise ShipyardError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    width = input_width(bundle)
+    model_name = type(bundle.model).__name__
+    lines = [
+        f"Wrote {output} ({len(content) / 1024:.0f} KiB): {model_name}" + (f" of run {bundle.run_id}" if bundle.run_id else ""),
+        f"Input 'input': float32 matrix of {width} columns (the bundle's preprocessed features)",
+        f"Outputs: {', '.join(repr(n) for n in onnx_model.output_names)}",
+    ]
+    if bundle.classes is not None:
+        lines.append(f"Classes (labels are positions in this list): {bundle.classes}")
+    names = feature_names(bundle.preprocessor)
+    if names is not None:
+        lines += ["Columns:", *(f"  {i:>4}  {name}" for i, name in enumerate(names))]
+    if parity is not None and parity.problem is None:
+        lines.append(f"Checked against scikit-learn on {parity.rows} synthetic records: largest difference {parity.max_diff:.2g}")
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if unchecked is not None:
+        err_console.print(f"[yellow]Not checked against scikit-learn: {escape(unchecked)}[/yellow]")
+    elif parity is not None and parity.problem is not None:
+        err_console.print(
+            f"[yellow]Written, but on synthetic records its answers differ from scikit-learn's: "
+            f"{escape(parity.problem)} (shipyard serve --onnx would not use it).[/yellow]"
+        )

@@ -318,7 +318,7 @@ def build_app(
     @app.get("/ready", summary="The bundle is loaded and the service takes requests", response_model=None)
     def ready() -> Any:
         if state["ready"]:
-            return JSONResponse({"status": "ready", "fast_path": predictor.fast_path})
+            return JSONResponse({"status": "ready", "fast_path": predictor.fast_path, "model_runtime": predictor.model_runtime})
         return JSONResponse({"status": "starting"}, status_code=503)
 
     @app.get("/metadata", summary="The model: name, version, run, data version, input schema, metrics", response_model=None)
@@ -335,6 +335,7 @@ def build_app(
             "input_schema": Record.model_json_schema(),
             "metrics": dict(info.metrics),
             "fast_path": predictor.fast_path,
+            "model_runtime": predictor.model_runtime,
         }
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics", response_model=None)

@@ -34,10 +34,14 @@ class ServeConfig:
     log: bool = True
     log_interval: float = 5.0
     trust: bool = False
+    onnx: bool = False
 
 
-def resolve(ref: str, project: str | None, *, trust: bool) -> tuple[Any, Any, Any]:
+def resolve(ref: str, project: str | None, *, trust: bool, onnx: bool = False) -> tuple[Any, Any, Any]:
     """The predictor, service info and artifact store for a run, bundle or ``MODEL@STAGE``.
+
+    With ``onnx``, the predictor runs the model with ONNX Runtime when it can
+    (see :mod:`shipyard.bundle.onnx`).
 
     Raises:
         ShipyardError: when nothing matches.
@@ -56,6 +60,10 @@ def resolve(ref: str, project: str | None, *, trust: bool) -> tuple[Any, Any, An
     record = client.find_bundle(ref)
     predictor = client.load_bundle(record.id, trust=trust)
     bundle = predictor.bundle
+    if onnx:
+        from shipyard.bundle.bundle import Predictor
+
+        predictor = Predictor(bundle, runtime="onnx")
     run = client.get_run(bundle.run_id) if bundle.run_id else None
     info = ServiceInfo(
         name=run.pipeline if run is not None else "model",
@@ -73,7 +81,7 @@ def make_app(config: ServeConfig) -> FastAPI:
     from shipyard.serving.app import ServiceOptions, build_app
     from shipyard.serving.log import PredictionLog
 
-    predictor, info, store = resolve(config.ref, config.project, trust=config.trust)
+    predictor, info, store = resolve(config.ref, config.project, trust=config.trust, onnx=config.onnx)
     log = (
         PredictionLog(store, info.bundle_id, predictor.bundle.features, interval=config.log_interval)
         if config.log
