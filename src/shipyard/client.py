@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import (
         ArtifactRecord,
+        ChildRun,
         MetadataStore,
         RunRecord,
         StepRunRecord,
@@ -119,6 +120,7 @@ class Client:
         hooks: RunHooks | None = None,
         orchestrator: str | None = None,
         config: Mapping[str, Any] | None = None,
+        orchestrator_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
         """Run a pipeline and return how it ended; a failed step does not raise.
 
@@ -129,8 +131,12 @@ class Client:
             overrides: ``key.path=value`` changes to a YAML pipeline (recorded).
             cache: False to execute every step.
             hooks: lifecycle callbacks, e.g. a progress display.
-            orchestrator: orchestrator name; default the stack's.
+            orchestrator: orchestrator name (``local``, ``dask``); default the stack's.
             config: extra config recorded on the run.
+            orchestrator_options: options of the orchestrator, added to the
+                stack's when it is the stack's orchestrator; for ``dask``:
+                ``address`` (``tcp://HOST:PORT`` or ``local``) and ``n_workers``
+                (size of a local cluster). ``None`` values are left out.
 
         Returns:
             The run result; call ``.raise_for_status()`` to raise on failure.
@@ -167,7 +173,18 @@ class Client:
             raise ShipyardError(f"Cannot run {pipeline!r}: expected a pipeline.")
         snapshot = {"target": target, "source": built.source, "params": built.params}
         snapshot |= yaml_config
-        return get_orchestrator(orchestrator or self.stack.orchestrator).run(
+        name = orchestrator or self.stack.orchestrator
+        options = dict(self.stack.orchestrator_options) if name == self.stack.orchestrator else {}
+        options.update({k: v for k, v in dict(orchestrator_options or {}).items() if v is not None})
+        try:
+            runner = get_orchestrator(name, **options)
+        except TypeError as exc:
+            if not options:
+                raise
+            raise ShipyardError(
+                f"The {name!r} orchestrator does not take the option(s) {sorted(options)}: {exc}."
+            ) from exc
+        return runner.run(
             built,
             artifact_store=self.artifact_store,
             metadata_store=self.metadata_store,
@@ -185,18 +202,28 @@ class Client:
         return DatasetStores(self.artifact_store, self.metadata_store)
 
     def data_statistics(
-        self, source: str, *, types: Mapping[str, str] | None = None
+        self,
+        source: str,
+        *,
+        types: Mapping[str, str] | None = None,
+        address: str | None = None,
+        dask_client: Any = None,
     ) -> tuple[str, Statistics]:
         """Statistics of a source, and a label for it.
 
         Args:
-            source: a file, glob or URL; a dataset (``NAME`` or ``NAME@VERSION``);
-                or a run's split (``RUN:train``, ``latest:test``), whose
-                statistics the run recorded.
+            source: a file, glob, folder or URL; a dataset (``NAME`` or
+                ``NAME@VERSION``); or a run's split (``RUN:train``,
+                ``latest:test``), whose statistics the run recorded.
             types: column types to compute with (e.g. a schema's).
+            address: a Dask scheduler (``tcp://HOST:PORT`` or ``local``): several
+                files, or a partitioned dataset's parts, are then read one task
+                per part on its workers and the statistics merged.
+            dask_client: an open ``distributed.Client`` to use instead of ``address``.
         """
+        from shipyard.data.parallel import partition_files, partitioned_statistics
         from shipyard.data.refs import NAME, is_dataset_ref
-        from shipyard.data.sources import is_url, resolve_files
+        from shipyard.data.sources import is_url
         from shipyard.data.statistics import Statistics, compute_statistics
 
         run_ref, colon, split = source.rpartition(":")
@@ -221,10 +248,12 @@ class Client:
         )
         if is_dataset:
             version = self.datasets.resolve(source)
-            if types:
-                return version.ref, compute_statistics(self.datasets.frame(version), types=types)
-            return version.ref, self.datasets.statistics(version)
-        files = resolve_files(source, Path.cwd())
+            return version.ref, self.datasets.statistics(
+                version, types=dict(types or {}), address=address, dask_client=dask_client
+            )
+        files = partition_files(source, Path.cwd())
+        if (address or dask_client is not None) and len(files) > 1:
+            return source, partitioned_statistics(files, types=types, address=address, dask_client=dask_client)
         return source, compute_statistics(files, types=types)
 
     # -- runs ------------------------------------------------------------
@@ -274,6 +303,29 @@ class Client:
     def params(self, run: str | RunRecord) -> dict[str, dict[str, Any]]:
         """Params of a run by step (``""``: the pipeline's own params)."""
         return self.metadata_store.run_params(self._run_id(run))
+
+    def trials(self, run: str | RunRecord) -> list[ChildRun]:
+        """The trials of a run's hyperparameter search, best first.
+
+        Each is a child run with its params and metrics; ``run.config`` holds
+        its ``trial`` number, the ``metric`` and its ``value``, and whether it
+        was ``chosen``. Failed trials come last. When the run's search came
+        from the cache, these are the trials of the run that executed it
+        (their ``run.parent_id`` names that run). Empty for a run without one.
+        """
+        record = run if not isinstance(run, str) else self.get_run(run)
+        store = self.metadata_store
+        found = store.child_runs(record.id)
+        if not found:
+            searching = {
+                s["name"] for s in record.graph.get("steps", []) if "trials" in s.get("tags", [])
+            }
+            for step_run in store.step_runs(record.id):
+                if step_run.step in searching and step_run.status == "cached" and step_run.cached_from:
+                    origin = store.get_step_run(step_run.cached_from)
+                    found = store.child_runs(origin.run_id)
+                    break
+        return sorted(found, key=_trial_order)
 
     # -- artifacts -------------------------------------------------------
 
@@ -429,6 +481,17 @@ class Client:
             )
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(MANIFEST), dirs_exist_ok=True)
         return target
+
+
+def _trial_order(child: ChildRun) -> tuple[int, float, int]:
+    """Sort key of trials: completed ones by value (best first), then failed ones."""
+    config = child.run.config
+    value = config.get("value")
+    number = int(config.get("trial") or 0)
+    if child.run.status != "completed" or not isinstance(value, (int, float)):
+        return (1, 0.0, number)
+    sign = -1.0 if config.get("direction", "max") == "max" else 1.0
+    return (0, sign * float(value), number)
 
 
 def load_bundle(ref: str | Path, *, trust: bool = False, project: str | Path | None = None) -> Predictor:

@@ -3,21 +3,26 @@
 A project is a folder holding ``.shipyard/`` (like ``.git``): the embedded
 default stack keeps its SQLite file and artifact folder there. Settings, by
 precedence: environment (``SHIPYARD_ARTIFACTS``, ``SHIPYARD_METADATA``,
-``SHIPYARD_PROJECT``) > the project's default.
+``SHIPYARD_PROJECT``, ``SHIPYARD_ORCHESTRATOR`` and, for the ``dask``
+orchestrator, ``SHIPYARD_DASK_ADDRESS``) > the project's default.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from shipyard.engine.cluster import ENV_ADDRESS
 from shipyard.errors import ProjectNotFound, StoreError
 
 PROJECT_FOLDER = ".shipyard"
 ENV_PROJECT = "SHIPYARD_PROJECT"
 ENV_ARTIFACTS = "SHIPYARD_ARTIFACTS"
 ENV_METADATA = "SHIPYARD_METADATA"
+ENV_ORCHESTRATOR = "SHIPYARD_ORCHESTRATOR"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class Stack:
         metadata: metadata store URL (SQLAlchemy).
         orchestrator: orchestrator name.
         project_dir: the project folder (where ``.shipyard/`` lives), if any.
+        orchestrator_options: options the orchestrator is created with
+            (``{"address": "tcp://..."}`` for ``dask``).
     """
 
     name: str
@@ -37,6 +44,7 @@ class Stack:
     metadata: str
     orchestrator: str = "local"
     project_dir: Path | None = None
+    orchestrator_options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 def find_project(start: Path | None = None) -> Path | None:
@@ -115,18 +123,31 @@ def resolve_stack(project: str | Path | None = None, *, create: bool = False) ->
     if root is not None and project is not None and create:
         init_project(root)
     base = default_stack(root) if root is not None else Stack("env", "", "")
+    orchestrator, options = _orchestrator_from_env(base)
     return Stack(
         name="env" if (artifacts_env or metadata_env) else base.name,
         artifacts=artifacts_env or base.artifacts,
         metadata=metadata_env or base.metadata,
-        orchestrator=base.orchestrator,
+        orchestrator=orchestrator,
         project_dir=root,
+        orchestrator_options=options,
     )
+
+
+def _orchestrator_from_env(base: Stack) -> tuple[str, dict[str, Any]]:
+    """The orchestrator and its options: ``SHIPYARD_ORCHESTRATOR`` (+ its address) or the base's."""
+    name = os.environ.get(ENV_ORCHESTRATOR, "").strip() or base.orchestrator
+    options = dict(base.orchestrator_options) if name == base.orchestrator else {}
+    address = os.environ.get(ENV_ADDRESS, "").strip()
+    if name == "dask" and address:
+        options["address"] = address
+    return name, options
 
 
 __all__ = [
     "ENV_ARTIFACTS",
     "ENV_METADATA",
+    "ENV_ORCHESTRATOR",
     "ENV_PROJECT",
     "PROJECT_FOLDER",
     "Stack",

@@ -287,7 +287,7 @@ def test_runs_show_includes_overall_and_slice_metrics(trained_taxi: TrainedTaxi)
     assert re.search(r"│ Credit Card\s", out)
     for step in ("ingest", "split", "features", "preprocess", "train", "evaluate", "gate", "bundle"):
         assert re.search(rf"│ {step}\s+│ ✓ completed", out), step
-    assert "train.params = {\"max_iter\": 30}" in out
+    assert "train.params = {\"max_iter\": 30, \"random_state\": 0}" in out
 
 
 def test_runs_show_json_has_every_metric(trained_taxi: TrainedTaxi) -> None:

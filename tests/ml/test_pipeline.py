@@ -159,7 +159,7 @@ def test_run_records_yaml_config_and_overrides(trained_taxi: TrainedTaxi) -> Non
     assert run.config["spec"]["train"]["params"] == {"max_iter": 30}
     assert run.config["spec"]["label"] == "big_tipper"
     params = trained_taxi.client.params(trained_taxi.run_id)
-    assert params["train"]["params"] == {"max_iter": 30}
+    assert params["train"]["params"] == {"max_iter": 30, "random_state": 0}
     assert params["split"]["by"] == "time"
 
 
@@ -224,7 +224,7 @@ def test_changing_a_train_param_reruns_only_train_and_after(taxi_runs: TaxiRuns)
     assert bundle.data_version == client.load_bundle(first.run_id).bundle.data_version
     assert bundle_of(changed) != bundle_of(first)
     assert client.get_run(changed.run_id).config["overrides"] == ["train.params.max_iter=20"]
-    assert client.params(changed.run_id)["train"]["params"] == {"max_iter": 20}
+    assert client.params(changed.run_id)["train"]["params"] == {"max_iter": 20, "random_state": 0}
 
 
 def test_changing_slices_reruns_only_evaluate_and_after(taxi_runs: TaxiRuns) -> None:

@@ -351,17 +351,28 @@ def test_override_is_applied_and_recorded(folder: Path) -> None:
     assert config["spec"]["train"]["params"] == {"C": 1.0, "max_iter": 50}
     assert config["spec"]["split"] == {"seed": 7}
     train = pipeline.node("train")
-    assert train.params["params"] == {"C": 1.0, "max_iter": 50}
+    assert train.params["params"] == {"C": 1.0, "max_iter": 50, "random_state": 0}
     assert pipeline.node("split").params["seed"] == 7
     assert pipeline.node("evaluate").params["slices"] == ["color"]
     # The file itself is unchanged.
     assert (folder / path).read_text() == text
 
 
+def test_a_model_that_takes_a_seed_gets_random_state_0_unless_set(folder: Path) -> None:
+    path = write(folder, HEAD + TRAIN)
+    pipeline, _ = load_yaml_pipeline(path, [])
+    assert pipeline.node("train").params["params"] == {"random_state": 0}
+    pipeline, _ = load_yaml_pipeline(path, ["train.params.random_state=7"])
+    assert pipeline.node("train").params["params"] == {"random_state": 7}
+    unseeded = write(folder, HEAD + "train: {model: sklearn.linear_model.LinearRegression}\n")
+    pipeline, _ = load_yaml_pipeline(unseeded, [])
+    assert pipeline.node("train").params["params"] == {}
+
+
 def test_later_override_wins(folder: Path) -> None:
     path = write(folder, HEAD + TRAIN)
     pipeline, config = load_yaml_pipeline(path, ["train.params.C=1", "train.params.C=0.5"])
-    assert pipeline.node("train").params["params"] == {"C": 0.5}
+    assert pipeline.node("train").params["params"] == {"C": 0.5, "random_state": 0}
     assert config["overrides"] == ["train.params.C=1", "train.params.C=0.5"]
 
 

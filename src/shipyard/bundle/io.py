@@ -85,6 +85,58 @@ def save_sklearn(obj: Any, path: Path) -> None:
         raise ShipyardError(
             f"Cannot store {type(obj).__qualname__} without pickle: {exc}"
         ) from exc
+    _make_reproducible(path)
+
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _make_reproducible(path: Path) -> None:
+    """Rewrite a skops file so that the same fitted object gives the same bytes.
+
+    skops names the arrays' files and the schema's ``__id__`` fields after
+    Python object ids and stamps the zip entries with the time: every save of
+    an identical model would differ, and so would its content-addressed id.
+    Ids are renumbered in the order the schema lists them (the order of the
+    object's own state, which is deterministic) and times are fixed.
+    """
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        schema = json.loads(source.read("schema.json"))
+        members = {info.filename: (info, source.read(info)) for info in source.infolist()}
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = ids.setdefault(value, len(ids) + 1)
+                elif key == "file" and isinstance(value, str) and value in members:
+                    out[key] = files.setdefault(value, f"{len(files) + 1}{Path(value).suffix}")
+                else:
+                    out[key] = renumber(value)
+            return out
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        return node
+
+    canonical = renumber(schema)
+    if set(files) != set(members) - {"schema.json"}:
+        return  # a layout this does not know: leave the file as skops wrote it
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as target:
+        info, _ = members["schema.json"]
+        entries = [("schema.json", info, json.dumps(canonical, indent=2).encode())]
+        entries += [(files[name], members[name][0], members[name][1]) for name in files]
+        for name, original, data in entries:
+            fixed = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            fixed.compress_type = original.compress_type
+            fixed.external_attr = 0o644 << 16
+            target.writestr(fixed, data)
+    tmp.replace(path)
 
 
 def load_sklearn(path: Path, *, trust: bool = False) -> Any:

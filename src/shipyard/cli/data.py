@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from shipyard.engine.cluster import ENV_ADDRESS
+
 app = typer.Typer(
     help="Datasets, statistics, schemas, validation and drift. A SOURCE is a file, glob or "
     "URL, a dataset (NAME or NAME@VERSION), or a run's split (RUN:train, latest:test).",
@@ -20,6 +22,16 @@ FormatOption = Annotated[
 OutputOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
     typer.Option("--output", "-o", help="Write the report here (html or json by --format)."),
+]
+AddressOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
+    typer.Option(
+        "--address",
+        envvar=ENV_ADDRESS,
+        help="Read several files (or a partitioned dataset's parts) one task per part on a Dask "
+        "cluster: tcp://HOST:PORT, or 'local' for worker processes on this machine. "
+        "Default: in this process.",
+    ),
 ]
 
 
@@ -50,10 +62,17 @@ def _emit(fmt: str, output: Path | None, *, data: object, html: Callable[[], str
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="The dataset's name.")],
-    path: Annotated[str, typer.Argument(help="A CSV/Parquet/JSON-lines file, a glob, or a URL.")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A CSV/Parquet/JSON-lines file, a glob or a folder (several files: a partitioned "
+            "version, one Parquet part per file), or a URL."
+        ),
+    ],
     message: Annotated[
         Optional[str], typer.Option("--message", "-m", help="What this version is.")  # noqa: UP045
     ] = None,
+    address: AddressOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Snapshot data as a new version of a dataset (identical content: the existing version)."""
@@ -63,13 +82,19 @@ def add(
 
     with make_client(create=True) as client:
         version, created = client.datasets.add(
-            name, path, message=message, user=current_user(),
+            name, path, message=message, user=current_user(), address=address or None,
             progress=None if json_out else (lambda m: console.print(f"[dim]{m}…[/dim]")),
         )
+        table = client.datasets.table(version)
+    parts = len(table.parts) if table is not None else None
     if json_out:
-        print_json({**version.to_dict(), "created": created})
+        print_json({**version.to_dict(), "created": created, "parts": parts})
     elif created:
-        console.print(f"Added [bold]{version.ref}[/bold]: {version.rows:,} rows, {len(version.columns)} columns (data {version.artifact_id[:12]})")
+        stored = f" in {parts} Parquet parts" if parts is not None else ""
+        console.print(
+            f"Added [bold]{version.ref}[/bold]: {version.rows:,} rows, {len(version.columns)} columns"
+            f"{stored} (data {version.artifact_id[:12]})"
+        )
     else:
         console.print(f"Unchanged: this content is already [bold]{version.ref}[/bold]")
 
@@ -112,11 +137,18 @@ def show(
         stats = client.datasets.statistics(version)
         versions = client.metadata_store.dataset_versions(version.name)
         runs = client.datasets.runs_using(version)
+        table = client.datasets.table(version)
     if json_out:
-        print_json({**version.to_dict(), "statistics": stats.summary(), "versions": [v.version for v in versions], "runs": runs})
+        print_json({
+            **version.to_dict(), "parts": len(table.parts) if table is not None else None,
+            "statistics": stats.summary(), "versions": [v.version for v in versions], "runs": runs,
+        })
         return
     console.print(f"[bold]Dataset {version.ref}[/bold]  {version.rows:,} rows, {len(version.columns)} columns")
     console.print(f"data          {version.artifact_id}")
+    if table is not None:
+        size = sum(p.size for p in table.parts) / 2**20
+        console.print(f"parts         {len(table.parts)} Parquet parts, {size:,.1f} MB")
     console.print(f"added         {when(version.created_at)} by {version.user or '-'} from {version.source or '-'}")
     if version.message:
         console.print(f"message       {version.message}")
@@ -134,14 +166,10 @@ def diff(
     """What changed between two dataset versions: rows, columns, statistics, drift."""
     from shipyard.cli.render import console, diff_text, print_json
     from shipyard.cli.state import client as make_client
-    from shipyard.data.datasets import diff as diff_versions
 
     with make_client() as client:
         va, vb = client.datasets.resolve(a), client.datasets.resolve(b)
-        result = diff_versions(
-            client.datasets.statistics(va), client.datasets.statistics(vb),
-            client.datasets.frame(va), client.datasets.frame(vb),
-        )
+        result = client.datasets.diff(va, vb)
     if json_out:
         print_json({"a": va.ref, "b": vb.ref, **result})
     else:
@@ -151,28 +179,27 @@ def diff(
 @app.command("export")
 def export(
     ref: Annotated[str, typer.Argument(metavar="NAME@VERSION")],
-    path: Annotated[Path, typer.Argument(help="The file to write: .parquet, .csv or .jsonl.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="The file to write (.parquet, .csv or .jsonl), or a new folder (a path without an "
+            "extension) to get one Parquet file per part."
+        ),
+    ],
 ) -> None:
-    """Write a dataset version to a file."""
-    import os
-
+    """Write a dataset version to a file, or to a folder of Parquet parts."""
     from shipyard.cli.render import console
     from shipyard.cli.state import client as make_client
     from shipyard.data.sources import file_format
 
-    fmt = file_format(path)
+    if path.suffix and not path.is_dir():
+        file_format(path)  # an unknown extension is an error before any work
     with make_client() as client:
-        frame = client.datasets.frame(client.datasets.resolve(ref))
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        frame.to_parquet(tmp, index=False)
-    elif fmt == "csv":
-        frame.to_csv(tmp, index=False)
+        rows, written, files = client.datasets.export(client.datasets.resolve(ref), path)
+    if written.is_dir():
+        console.print(f"Wrote {rows:,} rows to {written}/ ({files} Parquet part{'s' if files != 1 else ''})")
     else:
-        frame.to_json(tmp, orient="records", lines=True)
-    os.replace(tmp, path)
-    console.print(f"Wrote {len(frame):,} rows to {path}")
+        console.print(f"Wrote {rows:,} rows to {written}")
 
 
 @app.command("stats")
@@ -180,6 +207,7 @@ def stats(
     source: Annotated[str, typer.Argument(metavar="SOURCE")],
     fmt: FormatOption = "text",
     output: OutputOption = None,
+    address: AddressOption = None,
 ) -> None:
     """Statistics of every column: counts, nulls, distinct values, ranges, quantiles, top values."""
     from shipyard.cli.render import statistics_table
@@ -187,7 +215,7 @@ def stats(
     from shipyard.data.reports import statistics_html
 
     with make_client(create=True) as client:
-        label, result = client.data_statistics(source)
+        label, result = client.data_statistics(source, address=address or None)
     _emit(fmt, output, data=result.summary(), html=lambda: statistics_html({label: result}, title=f"Statistics of {label}"),
           text=statistics_table(result))
 
@@ -198,6 +226,7 @@ def schema(
     label: Annotated[
         Optional[str], typer.Option("--label", help="The label column, if any.")  # noqa: UP045
     ] = None,
+    address: AddressOption = None,
 ) -> None:
     """Print a schema inferred from SOURCE as YAML (save it: > schema.yaml, then edit)."""
     import sys
@@ -206,7 +235,7 @@ def schema(
     from shipyard.data.schema import infer_schema, schema_yaml
 
     with make_client(create=True) as client:
-        _, result = client.data_statistics(source)
+        _, result = client.data_statistics(source, address=address or None)
     sys.stdout.write(schema_yaml(infer_schema(result, label=label)))
 
 
@@ -216,6 +245,7 @@ def validate(
     schema_file: Annotated[Path, typer.Option("--schema", help="The schema.yaml to check against.")],
     fmt: FormatOption = "text",
     output: OutputOption = None,
+    address: AddressOption = None,
 ) -> None:
     """Check data against a schema; exits 2 when an anomaly of severity error is found."""
     from shipyard.cli.render import anomalies_table
@@ -226,7 +256,7 @@ def validate(
 
     expected = load_schema(schema_file)
     with make_client(create=True) as client:
-        label, result = client.data_statistics(source, types=schema_types(expected))
+        label, result = client.data_statistics(source, types=schema_types(expected), address=address or None)
     checked = validate_statistics(result, expected)
     _emit(fmt, output, data=checked.to_json(), html=lambda: validation_html(checked.to_json(), title=f"Validation of {label}"),
           text=anomalies_table(checked.to_json()))
@@ -242,18 +272,21 @@ def drift(
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help="Exit with code 2 when the dataset drifts (for CI).")
     ] = False,
+    address: AddressOption = None,
 ) -> None:
     """Compare two sources column by column: Wasserstein, KS and PSI for numbers; Jensen-Shannon, chi-square and PSI for categories."""
     from shipyard.cli.render import drift_table
     from shipyard.cli.state import client as make_client
     from shipyard.data.drift import compare
+    from shipyard.data.parallel import cluster
     from shipyard.data.reports import drift_html
     from shipyard.errors import ShipyardError
 
-    with make_client(create=True) as client:
-        ref_label, ref = client.data_statistics(reference)
+    # One cluster connection for both sides (`local` starts its worker processes once).
+    with make_client(create=True) as client, cluster(address or None) as dask:
+        ref_label, ref = client.data_statistics(reference, dask_client=dask)
         types = {name: column.type for name, column in ref.columns.items()}
-        cur_label, cur = client.data_statistics(current, types=types)
+        cur_label, cur = client.data_statistics(current, types=types, dask_client=dask)
     report = compare(ref, cur)
     data = report.to_json()
     _emit(fmt, output, data=data,

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from shipyard.engine.cluster import ENV_ADDRESS
+
 
 def predict(
     ref: Annotated[
@@ -17,14 +19,20 @@ def predict(
         ),
     ],
     input_file: Annotated[
-        Path, typer.Option("--input", "-i", help="Rows to predict: CSV, Parquet or JSON lines.")
+        str,
+        typer.Option(
+            "--input", "-i",
+            help="Rows to predict: a CSV, Parquet or JSON-lines file; a glob or folder of them "
+            "(scored part by part); or a dataset version NAME@VERSION.",
+        ),
     ],
     output: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
         typer.Option(
             "--output", "-o",
-            help="Where to write predictions (.parquet, .csv or .jsonl); without it, the "
-            "first rows are printed.",
+            help="Where to write predictions: a .parquet, .csv or .jsonl file (several input "
+            "parts: joined in input order), or a folder (no extension: one Parquet file per "
+            "input part); without it, the first rows are printed.",
         ),
     ] = None,
     keep: Annotated[
@@ -37,11 +45,22 @@ def predict(
     trust: Annotated[
         bool, typer.Option("--trust", help="Load types outside the trusted list (only bundles you trust).")
     ] = False,
+    address: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--address",
+            envvar=ENV_ADDRESS,
+            help="Score several input parts in parallel on a Dask cluster: tcp://HOST:PORT, or "
+            "'local' for worker processes on this machine. Default: in this process.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Predict raw rows with a model bundle, through the same preprocessing it was trained with.
 
-    The file is read in chunks, so it may be larger than memory. Unseen
+    The input is read in chunks, so it may be larger than memory. Several
+    input files (a glob, a folder, a partitioned dataset) are scored one part
+    at a time, or in parallel on a Dask cluster with --address. Unseen
     categories are counted and extra columns ignored and reported. The input is
     validated against the bundle's schema and compared with its training
     statistics; with --output, those checks are written next to it
@@ -62,12 +81,24 @@ def predict(
     from shipyard.ml.predict import predict_file
 
     predictor = load_bundle(ref, trust=trust, project=state.project)
-    summary = predict_file(predictor, input_file, output, keep=keep, chunk_rows=chunk_size)
+    parts = _input_parts(input_file)
+    folder_output = output is not None and (output.is_dir() or not output.suffix)
+    if len(parts) == 1 and not folder_output:
+        summary = predict_file(predictor, parts[0], output, keep=keep, chunk_rows=chunk_size)
+    else:
+        from shipyard.ml.parallel_predict import predict_parts
+
+        summary = predict_parts(
+            predictor, parts, output, bundle_folder=_bundle_folder(ref) if address else None,
+            trust=trust, keep=keep, chunk_rows=chunk_size, address=address or None,
+            progress=None if json_out else (lambda m: err_console.print(f"[dim]{m}…[/dim]")),
+        )
     if json_out:
         print_json(
             {
                 "rows": summary.rows,
                 "output": str(output) if output else None,
+                "parts": len(parts),
                 "extra_columns": summary.extra_columns,
                 "unseen_categories": summary.unseen,
                 "validation": summary.validation,
@@ -78,7 +109,8 @@ def predict(
     if output is None and summary.head is not None:
         console.print(table_of(summary.head))
     if output is not None:
-        console.print(f"Wrote {summary.rows} prediction(s) to {output}")
+        where = f"{output}/ ({len(parts)} part{'s' if len(parts) != 1 else ''})" if folder_output else str(output)
+        console.print(f"Wrote {summary.rows} prediction(s) to {where}")
         if summary.validation is not None or summary.drift is not None:
             # The input's checks are kept next to the predictions they describe.
             report = output.with_name(output.name + ".report.json")
@@ -97,3 +129,37 @@ def predict(
             f"Drift from training: {', '.join(summary.drift['drifted'])} "
             f"({summary.drift['drifted_share']:.0%} of {summary.drift['compared']} features)"
         )
+
+
+def _input_parts(text: str) -> list[Path | str]:
+    """The input's files: one file, the files of a glob or folder, or a dataset version's parts.
+
+    A path that does not exist (and is no glob) is passed on as it is, for the
+    usual "does not exist" error.
+    """
+    from shipyard.data.refs import is_dataset_ref
+    from shipyard.data.sources import is_url
+
+    path = Path(text)
+    if path.is_file():
+        return [path]
+    if is_dataset_ref(text) and not path.exists():
+        from shipyard.cli.state import client as make_client
+
+        with make_client() as client:
+            return list(client.datasets.files(client.datasets.resolve(text)))
+    if path.is_dir() or is_url(text) or any(ch in text for ch in "*?["):
+        from shipyard.data.parallel import partition_files
+
+        return list(partition_files(text, Path.cwd()))
+    return [path]
+
+
+def _bundle_folder(ref: str) -> Path:
+    """The folder the bundle is read from: a bundle folder as given, or its artifact's folder."""
+    from shipyard.cli.state import client as make_client
+
+    if Path(ref).is_dir() and (Path(ref) / "bundle.json").exists():
+        return Path(ref).resolve()
+    with make_client() as client:
+        return client.artifact_store.local_path(client.find_bundle(ref).id)

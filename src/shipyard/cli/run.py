@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -20,6 +20,29 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
             raise ParamsError(f"--param {item!r} is not KEY=VALUE (e.g. --param n=100).")
         params[key.strip()] = CliText(raw)
     return params
+
+
+def _orchestrator_choice(
+    orchestrator: str | None, address: str | None, workers: int | None, stack_default: str
+) -> tuple[str | None, dict[str, Any]]:
+    """The orchestrator asked for on the command line and its options.
+
+    ``--address`` and ``--workers`` are Dask's: given alone, they choose the
+    ``dask`` orchestrator (unless the stack already uses another one).
+    """
+    dask_options = {"address": address, "n_workers": workers}
+    given = {k: v for k, v in dask_options.items() if v is not None}
+    if not given:
+        return orchestrator, {}
+    chosen = orchestrator or ("dask" if stack_default == "local" else stack_default)
+    if chosen == "local":
+        flags = " and ".join(f for f, v in (("--address", address), ("--workers", workers)) if v is not None)
+        raise ParamsError(
+            f"{flags} {'are' if ' and ' in flags else 'is'} for the dask orchestrator; the local "
+            "one runs every step in this process.",
+            hint="Use --orchestrator dask, or leave the option out.",
+        )
+    return chosen, given
 
 
 def run(
@@ -47,6 +70,38 @@ def run(
         bool, typer.Option("--no-cache", help="Execute every step, ignoring cached results.")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    orchestrator: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--orchestrator",
+            help="Where the steps execute: [bold]local[/bold] (this process, one after another) "
+            "or [bold]dask[/bold] (a Dask cluster: each step a task, independent steps in "
+            "parallel; needs the dask extra). Default: SHIPYARD_ORCHESTRATOR, else local.",
+            show_default=False,
+        ),
+    ] = None,
+    address: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--address",
+            help="The Dask scheduler for --orchestrator dask (implied by this option): "
+            "[bold]tcp://HOST:PORT[/bold] as printed by `dask scheduler`, or [bold]local[/bold] "
+            "to start worker processes on this machine for the run. Default: "
+            "SHIPYARD_DASK_ADDRESS, else local. A remote cluster needs an artifact store its "
+            "workers reach: object storage or a shared folder.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes of a local Dask cluster (--address local); default: the "
+            "CPU count, at most 4.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline, showing each step as it runs, cached or fails.
 
@@ -54,6 +109,10 @@ def run(
     served from the cache. After a failure, fix the cause and run again: the
     steps that completed are reused. A YAML pipeline ends with its features,
     metrics and model bundle id.
+
+    With [bold]--orchestrator dask[/bold] each step runs as a task on a Dask cluster
+    (independent steps at the same time); this process still plans, answers
+    cache hits and records the run.
     """
     from shipyard.cli.render import (
         Progress,
@@ -69,10 +128,19 @@ def run(
 
     params = _parse_params(param)
     with make_client(create=True) as client:
+        chosen, options = _orchestrator_choice(
+            orchestrator, address, workers, client.stack.orchestrator
+        )
         progress = NO_HOOKS if json_out else Progress()
         try:
             result = client.run(
-                target, params=params, overrides=overrides, cache=not no_cache, hooks=progress
+                target,
+                params=params,
+                overrides=overrides,
+                cache=not no_cache,
+                hooks=progress,
+                orchestrator=chosen,
+                orchestrator_options=options,
             )
         except KeyboardInterrupt:
             raise RunInterrupted(

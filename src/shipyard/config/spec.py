@@ -30,6 +30,10 @@ DATETIME_PARTS = (
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+#: Metrics where a larger value is better; the others are better smaller.
+MAXIMIZED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "r2")
+SEARCH_FORMS = ("choice", "uniform", "loguniform", "int")
+SEARCH_METHODS = ("grid", "random", "optuna")
 
 
 class _Spec(BaseModel):
@@ -346,6 +350,93 @@ class DriftSpec(_Spec):
     min_values: int = Field(30, ge=1)
 
 
+class SearchDimension(_Spec):
+    """The values one param of the model is searched over.
+
+    Written as a one-key mapping: ``{choice: [100, 200]}`` (any of the listed
+    values), ``{uniform: [0.0, 1.0]}`` (a float drawn evenly between the
+    bounds), ``{loguniform: [0.01, 0.3]}`` (a float drawn evenly on a log
+    scale; both bounds above 0), ``{int: [2, 8]}`` (an integer, both bounds
+    included).
+    """
+
+    form: Literal["choice", "uniform", "loguniform", "int"]
+    values: list[Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, raw: Any) -> Any:
+        if isinstance(raw, SearchDimension):
+            return raw
+        if isinstance(raw, dict) and set(raw) == {"form", "values"}:
+            form, values = raw["form"], raw["values"]
+        elif isinstance(raw, dict) and len(raw) == 1:
+            ((form, values),) = raw.items()
+        else:
+            raise ValueError(
+                "a search space is a one-key mapping: {choice: [a, b]}, {uniform: [lo, hi]}, "
+                f"{{loguniform: [lo, hi]}} or {{int: [lo, hi]}}; got {raw!r}"
+            )
+        if form not in SEARCH_FORMS:
+            import difflib
+
+            guess = difflib.get_close_matches(str(form), SEARCH_FORMS, n=1, cutoff=0.6)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ";"
+            raise ValueError(f"unknown search space {form!r}{hint} known: {', '.join(SEARCH_FORMS)}")
+        if form == "choice":
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"choice needs a non-empty list of values; got {values!r}")
+            return {"form": form, "values": values}
+        return {"form": form, "values": _bounds(str(form), values)}
+
+    def to_json(self) -> dict[str, list[Any]]:
+        """The YAML form: ``{loguniform: [0.01, 0.3]}``."""
+        return {self.form: list(self.values)}
+
+
+def _bounds(form: str, values: Any) -> list[Any]:
+    """``[lo, hi]`` of a range, checked."""
+    if not isinstance(values, list) or len(values) != 2:
+        raise ValueError(f"{form} needs two bounds [lo, hi]; got {values!r}")
+    lo, hi = values
+    numbers = (int,) if form == "int" else (int, float)
+    if any(isinstance(v, bool) or not isinstance(v, numbers) for v in (lo, hi)):
+        kind = "integers" if form == "int" else "numbers"
+        raise ValueError(f"the bounds of {form} must be {kind}; got {values!r}")
+    if not lo < hi:
+        raise ValueError(f"{form} range [{lo}, {hi}]: the lower bound must be below the upper one")
+    if form == "loguniform" and lo <= 0:
+        raise ValueError(f"loguniform range [{lo}, {hi}]: both bounds must be above 0")
+    return [lo, hi] if form == "int" else [float(lo), float(hi)]
+
+
+class TuneSpec(_Spec):
+    """A hyperparameter search over the params of ``train.model``.
+
+    Each trial fits the model on the train split with one set of values and
+    scores it on the eval split; the best set is refitted by the train step.
+    ``trials`` defaults to every combination for ``grid`` and 20 otherwise;
+    ``direction`` follows the metric (roc_auc up, log_loss down) unless given;
+    ``workers`` is the size of the local process pool (default: the CPU
+    count); ``batch`` is how many trials ``optuna`` proposes at a time.
+    """
+
+    method: Literal["grid", "random", "optuna"] = "random"
+    trials: int | None = Field(None, ge=1, le=10_000)
+    metric: Literal[METRICS] | None = None  # type: ignore[valid-type]
+    direction: Literal["max", "min"] | None = None
+    seed: int = Field(0, ge=0)
+    workers: int | None = Field(None, ge=1, le=1024)
+    batch: int = Field(4, ge=1, le=1000)
+    space: dict[Annotated[str, Field(pattern=r"^[A-Za-z_]\w*$")], SearchDimension] = Field(
+        min_length=1
+    )
+
+    def space_json(self) -> dict[str, dict[str, list[Any]]]:
+        """The space in its YAML form, for the step's params."""
+        return {name: dim.to_json() for name, dim in self.space.items()}
+
+
 class PipelineSpec(_Spec):
     """A training pipeline described in YAML.
 
@@ -367,6 +458,7 @@ class PipelineSpec(_Spec):
     preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
     train: TrainSpec
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    tune: TuneSpec | None = None
     gate: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], Threshold] | None = None
     steps: list[CustomStepSpec] = Field(default_factory=list)
 
@@ -397,7 +489,9 @@ class PipelineSpec(_Spec):
         if self.label in self.drop:
             raise ValueError(f"the label {self.label!r} is also in 'drop'")
         names = [s.name for s in self.steps]
-        reserved = {"ingest", "split", "features", "preprocess", "train", "evaluate", "gate", "bundle"}
+        reserved = {
+            "ingest", "split", "features", "preprocess", "tune", "train", "evaluate", "gate", "bundle",
+        }
         for step_spec in self.steps:
             if step_spec.name in reserved or names.count(step_spec.name) > 1:
                 raise ValueError(
@@ -428,9 +522,12 @@ __all__ = [
     "CLASSIFICATION_METRICS",
     "DATETIME_PARTS",
     "FEATURE_TYPES",
+    "MAXIMIZED_METRICS",
     "METHODS",
     "METRICS",
     "REGRESSION_METRICS",
+    "SEARCH_FORMS",
+    "SEARCH_METHODS",
     "ColumnDriftSpec",
     "CustomStepSpec",
     "DataSourceSpec",
@@ -440,8 +537,10 @@ __all__ = [
     "PipelineSpec",
     "PreprocessSpec",
     "Ratios",
+    "SearchDimension",
     "SplitSpec",
     "Threshold",
     "TrainSpec",
+    "TuneSpec",
     "ValidateSpec",
 ]

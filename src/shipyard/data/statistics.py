@@ -538,6 +538,25 @@ def compute_statistics(
     return total
 
 
+def merge_statistics(parts: Iterable[Statistics]) -> Statistics:
+    """The statistics of several tables' rows, merged in the order given.
+
+    Parts computed separately (files, partitions, batches from a stream) combine
+    into the statistics of all their rows: exact for counts, sums, min/max and
+    top values, within the sketches' error bounds for quantiles and distinct
+    counts.
+    """
+    total = Statistics()
+    for part in parts:
+        total = total.merge(part)
+    return total
+
+
+def schema_types(schema: pa.Schema) -> dict[str, str]:
+    """The feature type of each column of an arrow schema (see :func:`arrow_type`)."""
+    return {field.name: arrow_type(field.type) for field in schema}
+
+
 __all__ = [
     "ColumnStatistics",
     "Statistics",
@@ -545,4 +564,6 @@ __all__ = [
     "batches",
     "column_statistics",
     "compute_statistics",
+    "merge_statistics",
+    "schema_types",
 ]

@@ -9,15 +9,25 @@ Two halves, so that orchestrators only decide *where* a step executes:
   answers cache hits, records each finished step in one transaction, skips
   steps whose upstream failed, and finishes the run. Every orchestrator uses
   it, so caching and recording are the same code everywhere.
+
+A step tagged ``trials`` (the hyperparameter search of a YAML pipeline) has an
+output ``trials``: a list of mappings, one per trial, with ``params``,
+``metrics``, ``status`` (``completed`` or ``failed``), ``started_at``,
+``ended_at``, ``error`` and any other JSON values. When such a step completes,
+the session reads that artifact and records each trial as a *child run* of
+the run, in the same transaction as the step run. The step itself never
+touches the metadata store, so it may execute on another machine: only the
+session, in the process that owns the run, writes records.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +48,18 @@ from shipyard.errors import (
 from shipyard.materializers import get_materializer
 from shipyard.stores.artifacts import ArtifactStore
 from shipyard.stores.metadata import MetadataStore
-from shipyard.stores.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
+from shipyard.stores.metadata.records import (
+    ArtifactRecord,
+    ChildRun,
+    RunRecord,
+    StepRunRecord,
+)
 from shipyard.stores.process import process_token
+
+#: The tag of a step whose output ``trials`` lists child runs to record.
+TRIALS_TAG = "trials"
+#: ``kind`` of the child runs recorded from a ``trials`` step.
+TRIAL_KIND = "trial"
 
 
 def new_id() -> str:
@@ -263,6 +283,7 @@ class RunSession:
         self.hooks = hooks
         self.project_dir = project_dir
         self.run_id = new_id()
+        self.record: RunRecord | None = None
         self.started_at = 0.0
         self.results: dict[str, StepResult] = {}
         self._first_failure: tuple[str, StepOutcome] | None = None
@@ -295,6 +316,7 @@ class RunSession:
         )
         params = {"": self.pipeline.params} | {n.name: dict(n.params_json) for n in self.pipeline}
         self.metadata_store.start_run(run, {k: v for k, v in params.items() if v})
+        self.record = run
         self.hooks.on_run_start(run_id=self.run_id, pipeline=self.pipeline)
         return run
 
@@ -486,7 +508,8 @@ class RunSession:
             outputs={name: rec.id for name, rec in outcome.outputs.items()},
             metrics=dict(outcome.metrics),
         )
-        self.metadata_store.record_step(record, outcome.outputs.values())
+        children = self._child_runs(node, outcome) if outcome.ok else []
+        self.metadata_store.record_step(record, outcome.outputs.values(), children=children)
         duration = outcome.ended_at - outcome.started_at
         result = StepResult(
             node.name, status, reason, duration, record.id, dict(outcome.outputs), outcome.error
@@ -503,6 +526,25 @@ class RunSession:
             error=outcome.error,
         )
         return result
+
+    def _child_runs(self, node: StepNode, outcome: StepOutcome) -> list[ChildRun]:
+        """The trials a ``trials`` step output, as child runs of this run."""
+        artifact = outcome.outputs.get("trials")
+        if TRIALS_TAG not in node.step.tags or artifact is None:
+            return []
+        try:
+            # Just written by this pipeline's own step: trusted JSON.
+            trials = load_value(artifact, self.artifact_store, trust=True)
+        except (ShipyardError, OSError, ValueError):
+            return []  # the step's outputs are still recorded; its trials stay in the artifact
+        if not isinstance(trials, Sequence):
+            return []
+        return child_runs(
+            [t for t in trials if isinstance(t, Mapping)],
+            parent=self.record or RunRecord(self.run_id, self.pipeline.name, "running", self.started_at),
+            step=node.name,
+            default_time=outcome.started_at,
+        )
 
     def skip(self, node: StepNode, blocker: str) -> None:
         """Record a step that cannot run because an upstream step failed."""
@@ -525,14 +567,65 @@ class RunSession:
         )
 
 
+def child_runs(
+    trials: Sequence[Mapping[str, Any]], *, parent: RunRecord, step: str, default_time: float
+) -> list[ChildRun]:
+    """Trial records (as a ``trials`` step outputs them) as child runs of ``parent``.
+
+    Each child has the parent's pipeline, user and host, ``kind == "trial"``,
+    its params and metrics under the step's name, and every other key of the
+    trial (its number, the metric's value, whether it was chosen...) in its
+    config.
+    """
+    out = []
+    for trial in trials:
+        status = "completed" if trial.get("status") == "completed" else "failed"
+        started = _seconds(trial.get("started_at"), default_time)
+        metrics = {
+            str(k): float(v)
+            for k, v in dict(trial.get("metrics") or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        }
+        config = {
+            k: v
+            for k, v in trial.items()
+            if k not in ("params", "metrics", "status", "started_at", "ended_at", "error", "executor")
+        }
+        run = RunRecord(
+            id=new_id(),
+            pipeline=parent.pipeline,
+            status=status,
+            started_at=started,
+            ended_at=_seconds(trial.get("ended_at"), started),
+            user=parent.user,
+            host=parent.host,
+            orchestrator=str(trial.get("executor") or parent.orchestrator or "") or None,
+            config={"step": step, **config},
+            error=str(trial["error"]) if trial.get("error") else None,
+            error_step=step if status == "failed" else None,
+            parent_id=parent.id,
+            kind=TRIAL_KIND,
+        )
+        params = dict(trial.get("params") or {})
+        out.append(ChildRun(run, {step: params} if params else {}, {step: metrics} if metrics else {}))
+    return out
+
+
+def _seconds(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
 __all__ = [
     "NO_HOOKS",
+    "TRIALS_TAG",
+    "TRIAL_KIND",
     "RunHooks",
     "RunResult",
     "RunSession",
     "StepOutcome",
     "StepResult",
     "StepTask",
+    "child_runs",
     "execute_step",
     "new_id",
 ]

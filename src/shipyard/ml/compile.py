@@ -4,11 +4,12 @@ The graph::
 
     ingest -> [custom steps] -> split -> features -> statistics -> schema -> validate
                                                      statistics -> skew
-           features -> preprocess -> train (after validate) -> evaluate -> [gate] -> bundle
+           features -> preprocess -> [tune] -> train (after validate) -> evaluate -> [gate] -> bundle
 
 Problems found here (no file matches ``data``, a column named in the YAML
-missing from the data, a custom step that cannot be imported) are
-:class:`~shipyard.config.yamlio.ConfigError` naming the YAML line.
+missing from the data, a custom step that cannot be imported, a search space
+the model does not accept) are :class:`~shipyard.config.yamlio.ConfigError`
+naming the YAML line.
 """
 
 from __future__ import annotations
@@ -216,6 +217,158 @@ def _model(loaded: LoadedSpec) -> str | None:
     return code_hash(cls) if is_user_object(cls) else None
 
 
+def _check_tune(loaded: LoadedSpec) -> None:
+    """Check the ``tune`` block against the model, before anything runs.
+
+    Every searched param must be one the model takes, and each listed value
+    (each bound of a range) must be valid for it; the metric must suit the
+    task; a grid must be enumerable; Optuna must be installed to use it.
+    """
+    import importlib.util
+    import inspect
+
+    from shipyard.config.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS
+    from shipyard.ml.train import ModelError, load_model_class, make_model
+    from shipyard.ml.tune import MAX_GRID, dimensions, grid_size
+
+    spec = loaded.spec
+    tune = spec.tune
+    assert tune is not None
+    problems: list[str] = []
+    if tune.method == "optuna" and importlib.util.find_spec("optuna") is None:
+        raise ConfigError(
+            [f"{loaded.where('tune', 'method')}: tune method 'optuna' needs Optuna, which is not installed"],
+            hint="Install the extra: pip install 'shipyard[optuna]'",
+        )
+    dims = dimensions(tune.space_json())
+    if tune.method == "grid":
+        for dim in dims:
+            if not dim.discrete:
+                problems.append(
+                    f"{loaded.where('tune', 'space', dim.name)}: a grid takes choice or int values; "
+                    f"{dim.name!r} is {dim.form} (use random or optuna, or list values with choice)"
+                )
+        size = grid_size(dims)
+        if not problems and tune.trials is None and size is not None and size > MAX_GRID:
+            problems.append(
+                f"{loaded.where('tune')}: the grid has {size} combinations; set tune.trials "
+                f"(at most {MAX_GRID}) or make the space smaller"
+            )
+    cls = load_model_class(spec.train.model)
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None and not any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
+    ):
+        accepted = [n for n in signature.parameters if n != "self"]
+    else:
+        accepted = None  # takes **kwargs: let the model say what it refuses
+    base = dict(spec.train.params)
+    for dim in dims:
+        where = loaded.where("tune", "space", dim.name)
+        if accepted is not None and dim.name not in accepted:
+            import difflib
+
+            guess = difflib.get_close_matches(dim.name, accepted, n=1, cutoff=0.6)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            problems.append(
+                f"{where}: {spec.train.model} takes no param {dim.name!r}{hint} "
+                f"its params: {', '.join(accepted)}"
+            )
+            continue
+        values = dim.values if dim.form == "choice" else dim.values[:2]
+        for value in values:
+            try:
+                make_model(spec.train.model, {**base, dim.name: value})
+            except ModelError as exc:
+                problems.append(f"{where}: {dim.name} = {value!r} is refused by the model: {exc.message}")
+                break
+    if tune.metric is not None:
+        task = spec.train.task or _model_task(spec.train.model, base)
+        allowed = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}.get(task or "")
+        if allowed is not None and tune.metric not in allowed:
+            problems.append(
+                f"{loaded.where('tune', 'metric')}: metric {tune.metric!r} is not computed for "
+                f"{task}; use one of {', '.join(allowed)}"
+            )
+        elif tune.metric in ("roc_auc", "log_loss") and not _has_proba(spec.train.model, base):
+            problems.append(
+                f"{loaded.where('tune', 'metric')}: metric {tune.metric!r} needs class "
+                f"probabilities, and {spec.train.model} gives none with these params; "
+                "use accuracy or f1"
+            )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _model_task(model: str, params: dict[str, Any]) -> str | None:
+    """``classification`` or ``regression`` for scikit-learn-style estimators, else None."""
+    from sklearn.base import is_classifier, is_regressor
+
+    from shipyard.ml.train import make_model
+
+    estimator = make_model(model, params)
+    if is_classifier(estimator):
+        return "classification"
+    if is_regressor(estimator):
+        return "regression"
+    return None
+
+
+def _has_proba(model: str, params: dict[str, Any]) -> bool:
+    from shipyard.ml.train import make_model
+
+    return hasattr(make_model(model, params), "predict_proba")
+
+
+def _seeded(spec: Any) -> dict[str, Any]:
+    """``train.params``, with ``random_state: 0`` when the model takes one and it is not set.
+
+    An unseeded model is a different artifact on every run (and may predict
+    differently); a fixed seed makes runs reproducible. A search seeds its
+    trials and the refit with ``tune.seed`` instead.
+    """
+    from shipyard.ml.tune import accepts_random_state
+
+    params = dict(spec.train.params)
+    if spec.tune is None and "random_state" not in params and accepts_random_state(spec.train.model):
+        params["random_state"] = 0
+    return params
+
+
+def _tune_node(loaded: LoadedSpec, model_code: str | None) -> StepNode:
+    spec = loaded.spec
+    tune = spec.tune
+    assert tune is not None
+    return _node(
+        "tune",
+        std.tune,
+        {
+            "train": OutputRef("split", "train"),
+            "eval_split": OutputRef("split", "eval"),
+            "preprocessor": OutputRef("preprocess", "preprocessor"),
+            "features": OutputRef("features"),
+            "validation": OutputRef("validate"),
+        },
+        {
+            "label": spec.label,
+            "model": spec.train.model,
+            "params": dict(spec.train.params),
+            "space": tune.space_json(),
+            "method": tune.method,
+            "trials": tune.trials,
+            "metric": tune.metric,
+            "direction": tune.direction,
+            "seed": tune.seed,
+            "workers": tune.workers,
+            "batch": tune.batch,
+            "model_code": model_code,
+        },
+    )
+
+
 def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pipeline:
     """The pipeline a loaded spec describes.
 
@@ -232,6 +385,8 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
         sys.path.insert(0, folder)  # the project's own steps and model classes
     _check_features(loaded)
     model_code = _model(loaded)
+    if spec.tune is not None:
+        _check_tune(loaded)
     ingest_node, files = _ingest(loaded, datasets)
     if not spec.steps and files is not None:
         _check_columns(loaded, files)
@@ -302,6 +457,7 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
             {"train": OutputRef("split", "train"), "features": OutputRef("features")},
             {"methods": spec.preprocess.model_dump(mode="json")},
         ),
+        *([_tune_node(loaded, model_code)] if spec.tune is not None else []),
         _node(
             "train",
             std.train,
@@ -311,14 +467,16 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
                 "schema": OutputRef("preprocess", "schema"),
                 "features": OutputRef("features"),
                 "validation": OutputRef("validate"),
+                **({"tuned": OutputRef("tune", "best")} if spec.tune is not None else {}),
             },
             {
                 "label": spec.label,
                 "model": spec.train.model,
-                "params": dict(spec.train.params),
+                "params": _seeded(spec),
                 "transforms": transforms,
                 "model_code": model_code,
             },
+            optional=("tuned",),
         ),
         _node(
             "evaluate",
@@ -361,9 +519,12 @@ def _node(
     made: Step,
     inputs: dict[str, OutputRef | ArtifactInput] | None = None,
     params: dict[str, Any] | None = None,
+    optional: tuple[str, ...] = (),
 ) -> StepNode:
+    """A node; ``optional`` names inputs that, when not wired, keep their default
+    without becoming params (so they are not recorded or hashed)."""
     values = params or {}
-    names = [a for a in made.arguments if a not in (inputs or {})]
+    names = [a for a in made.arguments if a not in (inputs or {}) and a not in optional]
     python, as_json = validate_params(made, values, names=names)
     return StepNode(name, made, dict(inputs or {}), python, as_json)
 

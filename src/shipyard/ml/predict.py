@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.data.sources import DataError, file_format, iter_chunks
+from shipyard.data.sources import DataError, file_format, is_url, iter_chunks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +44,7 @@ class BatchSummary:
 
 def predict_file(
     predictor: Predictor,
-    source: Path,
+    source: Path | str,
     output: Path | None,
     *,
     keep: Sequence[str] = (),
@@ -55,7 +55,7 @@ def predict_file(
 
     Args:
         predictor: the bundle's predictor.
-        source: a CSV, Parquet or JSON-lines file.
+        source: a CSV, Parquet or JSON-lines file (a path or an fsspec URL).
         output: where predictions go; None keeps only the first rows (``head``).
         keep: input columns copied next to the predictions (e.g. an id).
         chunk_rows: rows per chunk.
@@ -65,15 +65,40 @@ def predict_file(
         DataError: for an unreadable input or a ``keep`` column it lacks.
         InputError: for rows that do not fit the model's input schema.
     """
+    summary, seen = predict_rows(predictor, source, output, keep=keep, chunk_rows=chunk_rows, head_rows=head_rows)
+    if seen is not None:
+        summary.validation, summary.drift = input_checks(seen, predictor)
+    return summary
+
+
+def predict_rows(
+    predictor: Predictor,
+    source: Path | str,
+    output: Path | None,
+    *,
+    keep: Sequence[str] = (),
+    chunk_rows: int = 100_000,
+    head_rows: int = 10,
+) -> tuple[BatchSummary, Statistics | None]:
+    """:func:`predict_file` without the input's checks: the summary and the input's statistics.
+
+    The statistics (of the bundle's features, None when the bundle carries
+    neither schema nor training statistics) merge with those of other files,
+    so the checks can run once over many files (:func:`input_checks`).
+    """
     import pandas as pd
 
-    if not source.exists():
-        raise DataError(f"Input file {source} does not exist.")
-    if not source.is_file():
-        raise DataError(f"{source} is not a file.")
+    remote = is_url(source)
+    if not remote:
+        source = Path(source)
+        if not source.exists():
+            raise DataError(f"Input file {source} does not exist.")
+        if not source.is_file():
+            raise DataError(f"{source} is not a file.")
+    name = str(source).rstrip("/").rsplit("/", 1)[-1] if remote else Path(source).name
     fmt = file_format(output) if output is not None else None
     if output is not None:
-        if output.resolve() == source.resolve():
+        if not remote and output.resolve() == Path(source).resolve():
             raise DataError(f"The output {output} is the input file; choose another file.")
         if not output.parent.is_dir():
             raise DataError(f"The folder of {output} does not exist.")
@@ -92,7 +117,7 @@ def predict_file(
                 continue
             missing = [c for c in keep if c not in chunk.columns]
             if missing:
-                raise DataError(f"--keep column(s) {missing} are not in {source.name}.")
+                raise DataError(f"--keep column(s) {missing} are not in {name}.")
             chunk.index = pd.RangeIndex(offset, offset + len(chunk))
             frame = predictor.predict_frame(chunk)
             seen = _observe(seen, chunk, predictor)
@@ -111,14 +136,12 @@ def predict_file(
             if not tmp.exists():
                 _empty(tmp, fmt)
             os.replace(tmp, output)
-        if seen is not None:
-            summary.validation, summary.drift = _checks(seen, predictor)
     finally:
         if writer is not None and fmt == "parquet":
             writer.close()
         if tmp is not None and tmp.exists():
             tmp.unlink()
-    return summary
+    return summary, seen
 
 
 def _observe(seen: Statistics | None, chunk: pd.DataFrame, predictor: Predictor) -> Statistics | None:
@@ -133,8 +156,8 @@ def _observe(seen: Statistics | None, chunk: pd.DataFrame, predictor: Predictor)
     return part if seen is None else seen.merge(part)
 
 
-def _checks(seen: Statistics, predictor: Predictor) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The input's anomalies against the bundle's schema and its drift from training."""
+def input_checks(seen: Statistics, predictor: Predictor) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The input's anomalies against the bundle's schema and its drift from training (JSON)."""
     from shipyard.data.drift import compare
     from shipyard.data.schema import schema_from_json
     from shipyard.data.statistics import Statistics
@@ -188,4 +211,4 @@ def _empty(path: Path, fmt: str | None) -> None:
         path.write_text("")
 
 
-__all__ = ["BatchSummary", "predict_file"]
+__all__ = ["BatchSummary", "input_checks", "predict_file", "predict_rows"]

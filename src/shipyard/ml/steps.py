@@ -1,6 +1,6 @@
 """``shipyard.ml.steps`` provides the standard steps a YAML pipeline compiles to.
 
-ingest -> [custom steps] -> split -> features -> preprocess -> train ->
+ingest -> [custom steps] -> split -> features -> preprocess -> [tune] -> train ->
 evaluate -> [gate] -> bundle. Heavy libraries are imported inside the steps,
 so a fully cached run never loads pandas or scikit-learn.
 """
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shipyard.engine.context import get_step_context, log_metrics
+from shipyard.engine.runner import TRIALS_TAG
 from shipyard.engine.step import step
 from shipyard.errors import ShipyardError
 from shipyard.stores.metadata.records import ArtifactRecord
@@ -41,6 +42,11 @@ class Fitted(NamedTuple):
 class Evaluation(NamedTuple):
     metrics: dict
     predictions: pd.DataFrame
+
+
+class Tuned(NamedTuple):
+    best: dict
+    trials: list
 
 
 @step(tags=("data",))
@@ -223,6 +229,80 @@ def preprocess(train: pd.DataFrame, features: dict, methods: dict | None = None)
     return Fitted(transformer, infer_input_schema(train, types))
 
 
+@step(tags=(TRIALS_TAG,))
+def tune(
+    train: pd.DataFrame,
+    eval_split: pd.DataFrame,
+    preprocessor: Any,
+    features: dict,
+    label: str,
+    model: str,
+    space: dict,
+    params: dict | None = None,
+    method: str = "random",
+    trials: int | None = None,
+    metric: str | None = None,
+    direction: str | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+    batch: int = 4,
+    model_code: str | None = None,
+    validation: dict | None = None,
+) -> Tuned:
+    """Search the model's params: fit on train, score on eval, keep the best values.
+
+    ``best`` holds the values the train step applies on top of its params
+    (``best["params"]``), the trial they come from and its score; ``trials``
+    lists every trial, which the run records as its child runs. A trial that
+    fails is recorded with its error; the step fails only when all of them do.
+    """
+    from shipyard.ml.tune import (
+        TuneError,
+        best_of,
+        describe_failures,
+        direction_of,
+        prepare,
+        search,
+    )
+
+    data, fixed = prepare(
+        train, eval_split, preprocessor=preprocessor, features=features, label=label, model=model,
+        params=params or {}, space=space, metric=metric, seed=seed,
+    )
+    goal = direction_of(data.metric, direction)
+    results = search(
+        data, space, method=method, trials=trials, seed=seed, direction=goal, workers=workers,
+        batch=batch,
+    )
+    best = best_of(results, goal)
+    if best is None:
+        raise TuneError(
+            f"All {len(results)} trials of the search failed: {describe_failures(results)}."
+        )
+    key = f"eval.{data.metric}"
+    failed = sum(1 for r in results if r["status"] != "completed")
+    log_metrics(
+        {f"best_{data.metric}": best["value"]},
+        trials=len(results), failed_trials=failed, best_trial=best["number"],
+    )
+    records = [
+        {"trial": r["number"], **{k: v for k, v in r.items() if k != "number"}, "metric": key,
+         "direction": goal, "chosen": r["number"] == best["number"]}
+        for r in results
+    ]
+    return Tuned(
+        best={
+            "params": {**fixed, **best["params"]},
+            "trial": best["number"],
+            "metric": key,
+            "direction": goal,
+            "value": best["value"],
+            "method": method,
+        },
+        trials=records,
+    )
+
+
 @step
 def train(
     train: pd.DataFrame,
@@ -235,12 +315,15 @@ def train(
     transforms: list | None = None,
     validation: dict | None = None,
     model_code: str | None = None,
+    tuned: dict | None = None,
 ) -> ModelBundle:
     """Fit the model on the preprocessed train split; return the model bundle.
 
     ``validation`` is the validate step's result: taking it makes training wait
     for the data to pass validation. ``model_code`` is the code hash of a
     model class defined in the project: editing the class re-runs training.
+    ``tuned`` is the tune step's best result: its values replace the params
+    of the same names.
     """
     from shipyard.bundle.bundle import ModelBundle
     from shipyard.ml.train import (
@@ -252,7 +335,7 @@ def train(
 
     types = {name: str(info["type"]) for name, info in features["columns"].items()}
     task = features["task"]
-    estimator = make_model(model, params or {})
+    estimator = make_model(model, {**(params or {}), **((tuned or {}).get("params") or {})})
     check_task(estimator, task, model)
     matrix = preprocessor.transform(train[list(types)])
     if task == "classification":
@@ -389,6 +472,7 @@ __all__ = [
     "Fitted",
     "GateFailed",
     "Splits",
+    "Tuned",
     "bundle",
     "evaluate",
     "features",
@@ -402,5 +486,6 @@ __all__ = [
     "split",
     "statistics",
     "train",
+    "tune",
     "validate",
 ]

@@ -1,6 +1,7 @@
 """``shipyard.orchestrators`` provides the orchestrators that execute runs.
 
-Built in: ``local`` (in process). Others join through the
+Built in: ``local`` (in process) and ``dask`` (on a Dask cluster; the
+``dask`` extra). Others join through the
 ``shipyard.orchestrators`` entry-point group and are imported only when used.
 """
 
@@ -15,7 +16,10 @@ from shipyard.errors import ShipyardError
 if TYPE_CHECKING:
     from shipyard.orchestrators.base import Orchestrator
 
-_BUILTIN = {"local": "shipyard.orchestrators.local:LocalOrchestrator"}
+_BUILTIN = {
+    "local": "shipyard.orchestrators.local:LocalOrchestrator",
+    "dask": "shipyard.orchestrators.dask:DaskOrchestrator",
+}
 
 
 def _known() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from shipyard.stores.metadata.records import (
     ArtifactRecord,
+    ChildRun,
     DatasetVersionRecord,
     RunRecord,
     StepRunRecord,
@@ -12,6 +13,7 @@ __all__ = [
     "HEAD",
     "REVISIONS",
     "ArtifactRecord",
+    "ChildRun",
     "DatasetVersionRecord",
     "MetadataStore",
     "RunRecord",

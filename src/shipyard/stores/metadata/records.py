@@ -36,6 +36,13 @@ class RunRecord:
     environment: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     error_step: str | None = None
+    parent_id: str | None = None
+    kind: str | None = None
+
+    @property
+    def is_child(self) -> bool:
+        """True for a run that belongs to another one (a trial of a search)."""
+        return self.parent_id is not None
 
     @property
     def duration(self) -> float | None:
@@ -45,6 +52,28 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the record."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A run recorded under another run, with its params and metrics.
+
+    The trials of a hyperparameter search are child runs of the pipeline run
+    (``run.parent_id``, ``run.kind == "trial"``); they have no step runs.
+
+    Attributes:
+        run: the child's run record.
+        params: values by step name, as for any run.
+        metrics: values by step name, as for any run.
+    """
+
+    run: RunRecord
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the run's fields with its params and metrics."""
+        return {**self.run.to_dict(), "params": self.params, "metrics": self.metrics}
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,7 @@ __all__ = [
     "RUN_STATUSES",
     "STEP_STATUSES",
     "ArtifactRecord",
+    "ChildRun",
     "DatasetVersionRecord",
     "RunRecord",
     "StepRunRecord",

@@ -51,9 +51,14 @@ runs = Table(
     Column("environment", JSON),
     Column("error", Text),
     Column("error_step", String(200)),
+    # Revision 0003: a child run (a trial of a hyperparameter search) names the
+    # run it belongs to; ordinary runs have neither.
+    Column("parent_id", String(32), ForeignKey("runs.id")),
+    Column("kind", String(16)),
     Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_started", "started_at"),
+    Index("ix_runs_parent", "parent_id"),
 )
 
 step_runs = Table(

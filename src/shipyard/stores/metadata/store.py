@@ -31,6 +31,7 @@ from shipyard.errors import (
 from shipyard.stores.metadata import schema as t
 from shipyard.stores.metadata.records import (
     ArtifactRecord,
+    ChildRun,
     DatasetVersionRecord,
     RunRecord,
     StepRunRecord,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine, Row
 
 #: Schema revisions this version of Shipyard knows, oldest first.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 
 _RUN_FIELDS = [c.name for c in t.runs.columns]
@@ -268,14 +269,19 @@ class MetadataStore:
         return sorted(dead)
 
     def get_run(self, ref: str) -> RunRecord:
-        """A run by id, unique id prefix, or ``latest``.
+        """A run by id, unique id prefix, or ``latest`` (the newest run that is not a child).
 
         Raises:
             RunNotFound: when no run (or more than one) matches.
         """
         with self._read() as conn:
             if ref == "latest":
-                query = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(1)
+                query = (
+                    select(t.runs)
+                    .where(t.runs.c.parent_id.is_(None))
+                    .order_by(t.runs.c.started_at.desc())
+                    .limit(1)
+                )
             else:
                 query = select(t.runs).where(t.runs.c.id.startswith(ref, autoescape=True)).limit(6)
             rows = conn.execute(query).all()
@@ -297,15 +303,25 @@ class MetadataStore:
         status: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        children: bool = False,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered."""
+        """Runs, newest first, optionally filtered.
+
+        Args:
+            children: also list child runs (the trials of searches); by
+                default only the runs that belong to no other run.
+        """
         query = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
         with self._read() as conn:
-            return [_run(row) for row in conn.execute(_run_filters(query, pipeline, status))]
+            return [
+                _run(row) for row in conn.execute(_run_filters(query, pipeline, status, children))
+            ]
 
-    def count_runs(self, *, pipeline: str | None = None, status: str | None = None) -> int:
-        """How many runs match the filters."""
-        query = _run_filters(select(func.count()).select_from(t.runs), pipeline, status)
+    def count_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, children: bool = False
+    ) -> int:
+        """How many runs match the filters (child runs only with ``children``)."""
+        query = _run_filters(select(func.count()).select_from(t.runs), pipeline, status, children)
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -313,6 +329,24 @@ class MetadataStore:
         """Names of every pipeline that has run."""
         with self._read() as conn:
             return list(conn.execute(select(t.pipelines.c.name).order_by(t.pipelines.c.name)).scalars())
+
+    def child_runs(self, run_id: str) -> list[ChildRun]:
+        """The runs recorded under ``run_id`` (oldest first), with their params and metrics."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.runs)
+                .where(t.runs.c.parent_id == run_id)
+                .order_by(t.runs.c.started_at, t.runs.c.id)
+            ).all()
+            ids = [row.id for row in rows]
+            params: dict[str, dict[str, dict[str, Any]]] = {i: {} for i in ids}
+            metrics: dict[str, dict[str, dict[str, float]]] = {i: {} for i in ids}
+            if ids:
+                for row in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
+                    params[row.run_id].setdefault(row.step, {})[row.key] = row.value
+                for row in conn.execute(select(t.metrics).where(t.metrics.c.run_id.in_(ids))):
+                    metrics[row.run_id].setdefault(row.step, {})[row.key] = row.value
+        return [ChildRun(_run(row), params[row.id], metrics[row.id]) for row in rows]
 
     def run_params(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Params of a run by step name (``""`` holds pipeline-level params)."""
@@ -336,14 +370,24 @@ class MetadataStore:
         self,
         step_run: StepRunRecord,
         artifacts: Iterable[ArtifactRecord] = (),
+        *,
+        children: Iterable[ChildRun] = (),
     ) -> None:
         """Record a finished step run with its artifacts, lineage and metrics.
 
         Everything is written in one transaction, so a crash leaves either all
         of the step's records or none of them.
+
+        Args:
+            step_run: the step run.
+            artifacts: the artifacts it output (existing ones are kept).
+            children: runs the step made under its run (the trials of a
+                search), each with its params and metrics; their
+                ``parent_id`` must name an existing run.
         """
         row = {name: getattr(step_run, name) for name in _STEP_FIELDS}
         with self._write() as conn:
+            self._insert_children(conn, children)
             self._insert_artifacts(conn, artifacts)
             conn.execute(insert(t.step_runs).values(**row))
             edges = [
@@ -373,6 +417,24 @@ class MetadataStore:
                         for key, value in step_run.metrics.items()
                     ],
                 )
+
+    def _insert_children(self, conn: Connection, children: Iterable[ChildRun]) -> None:
+        runs, params, metrics = [], [], []
+        for child in children:
+            runs.append(child.run.to_dict())
+            params += [
+                {"run_id": child.run.id, "step": step, "key": key, "value": value}
+                for step, values in child.params.items()
+                for key, value in values.items()
+            ]
+            metrics += [
+                {"run_id": child.run.id, "step": step, "key": key, "value": value, "step_run_id": None}
+                for step, values in child.metrics.items()
+                for key, value in values.items()
+            ]
+        for table, rows in ((t.runs, runs), (t.params, params), (t.metrics, metrics)):
+            if rows:
+                conn.execute(insert(table), rows)
 
     def _insert_artifacts(self, conn: Connection, artifacts: Iterable[ArtifactRecord]) -> None:
         self._insert_missing(conn, t.artifacts, [a.to_dict() for a in {a.id: a for a in artifacts}.values()])
@@ -651,18 +713,26 @@ class MetadataStore:
     # -- maintenance -----------------------------------------------------
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run and its step runs, lineage, params and metrics."""
+        """Delete a run and its step runs, lineage, params, metrics and child runs."""
         with self._write() as conn:
-            step_ids = select(t.step_runs.c.id).where(t.step_runs.c.run_id == run_id)
+            children = list(
+                conn.execute(select(t.runs.c.id).where(t.runs.c.parent_id == run_id)).scalars()
+            )
+            owned = [*children, run_id]
+            step_ids = select(t.step_runs.c.id).where(t.step_runs.c.run_id.in_(owned))
             for table in (t.step_inputs, t.step_outputs):
                 conn.execute(delete(table).where(table.c.step_run_id.in_(step_ids)))
             for table in (t.metrics, t.params):
-                conn.execute(delete(table).where(table.c.run_id == run_id))
-            conn.execute(delete(t.step_runs).where(t.step_runs.c.run_id == run_id))
+                conn.execute(delete(table).where(table.c.run_id.in_(owned)))
+            conn.execute(delete(t.step_runs).where(t.step_runs.c.run_id.in_(owned)))
+            if children:
+                conn.execute(delete(t.runs).where(t.runs.c.id.in_(children)))
             conn.execute(delete(t.runs).where(t.runs.c.id == run_id))
 
 
-def _run_filters(query: Any, pipeline: str | None, status: str | None) -> Any:
+def _run_filters(query: Any, pipeline: str | None, status: str | None, children: bool = False) -> Any:
+    if not children:
+        query = query.where(t.runs.c.parent_id.is_(None))
     if pipeline:
         query = query.where(t.runs.c.pipeline == pipeline)
     if status:
