@@ -176,6 +176,11 @@ class Client:
         name = orchestrator or self.stack.orchestrator
         options = dict(self.stack.orchestrator_options) if name == self.stack.orchestrator else {}
         options.update({k: v for k, v in dict(orchestrator_options or {}).items() if v is not None})
+        if name == "dask" and not options.get("address"):
+            from shipyard.stack import env_dask_address
+
+            if env_dask_address():
+                options["address"] = env_dask_address()
         try:
             runner = get_orchestrator(name, **options)
         except TypeError as exc:

@@ -138,10 +138,15 @@ def _orchestrator_from_env(base: Stack) -> tuple[str, dict[str, Any]]:
     """The orchestrator and its options: ``SHIPYARD_ORCHESTRATOR`` (+ its address) or the base's."""
     name = os.environ.get(ENV_ORCHESTRATOR, "").strip() or base.orchestrator
     options = dict(base.orchestrator_options) if name == base.orchestrator else {}
-    address = os.environ.get(ENV_ADDRESS, "").strip()
+    address = env_dask_address()
     if name == "dask" and address:
         options["address"] = address
     return name, options
+
+
+def env_dask_address() -> str | None:
+    """The Dask scheduler address in ``SHIPYARD_DASK_ADDRESS``, if set."""
+    return os.environ.get(ENV_ADDRESS, "").strip() or None
 
 
 __all__ = [

@@ -637,6 +637,15 @@ def test_cli_runs_the_quickstart_on_a_local_cluster_then_on_the_stack_cluster(
         assert runs[1].config["dask"] == {"address": "local"}
         assert client.metrics(runs[0].id) == client.metrics(runs[1].id)
 
+    # --orchestrator dask alone takes its address from SHIPYARD_DASK_ADDRESS.
+    third = run_cli(
+        "run", target, "--json", "--orchestrator", "dask", cwd=tmp_path,
+        env={"SHIPYARD_DASK_ADDRESS": dask_cluster.address},
+    )
+    assert third.returncode == 0, third.stdout + third.stderr
+    with Client(tmp_path) as client:
+        assert client.runs()[0].config["dask"] == {"address": dask_cluster.address}
+
 
 ONE_STEP = """
 from shipyard import pipeline, step

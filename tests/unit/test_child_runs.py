@@ -37,8 +37,10 @@ def record_search(meta: MetadataStore) -> None:
     )
 
 
-def test_head_is_0003():
-    assert HEAD == "0003"
+def test_head_is_the_newest_revision():
+    from shipyard.stores.metadata.store import REVISIONS
+
+    assert REVISIONS[-1] == HEAD
 
 
 def test_children_are_recorded_with_their_params_and_metrics(meta):
@@ -116,7 +118,7 @@ def test_a_store_at_0002_upgrades_and_keeps_its_runs(tmp_path: Path):
         store.close()
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
-        assert columns[-2:] == ["parent_id", "kind"]
+        assert columns[-5:-3] == ["parent_id", "kind"]
         assert ("runs", "parent_id", "id") in [
             (row[2], row[3], row[4]) for row in conn.execute("PRAGMA foreign_key_list(runs)")
         ]

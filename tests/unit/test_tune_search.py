@@ -209,3 +209,8 @@ def test_a_failing_trial_does_not_stop_the_search():
     )
     assert [r["status"] for r in results] == ["completed", "failed", "completed"]
     assert best_of(results, "max")["number"] in (0, 2)
+
+
+def test_a_choice_listing_a_value_twice_is_refused():
+    with pytest.raises(ValueError, match=r"choice lists 1 more than once"):
+        TuneSpec.model_validate({"space": {"a": {"choice": [1, 2, 1]}}})

@@ -8,6 +8,7 @@ compiled into a :class:`~shipyard.engine.graph.Pipeline` by ``shipyard.ml``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -386,6 +387,10 @@ class SearchDimension(_Spec):
         if form == "choice":
             if not isinstance(values, list) or not values:
                 raise ValueError(f"choice needs a non-empty list of values; got {values!r}")
+            seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
+            repeated = sorted({v for v in seen if seen.count(v) > 1})
+            if repeated:
+                raise ValueError(f"choice lists {', '.join(repeated)} more than once; list each value once")
             return {"form": form, "values": values}
         return {"form": form, "values": _bounds(str(form), values)}
 

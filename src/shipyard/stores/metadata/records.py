@@ -38,6 +38,9 @@ class RunRecord:
     error_step: str | None = None
     parent_id: str | None = None
     kind: str | None = None
+    git_remote: str | None = None
+    git_diff_id: str | None = None
+    reproduces: str | None = None
 
     @property
     def is_child(self) -> bool:

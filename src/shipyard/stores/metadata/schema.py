@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -55,6 +56,11 @@ runs = Table(
     # run it belongs to; ordinary runs have neither.
     Column("parent_id", String(32), ForeignKey("runs.id")),
     Column("kind", String(16)),
+    # Revision 0004: where the code came from, the uncommitted changes (an
+    # artifact holding the diff) and the run this one reproduces.
+    Column("git_remote", String(500)),
+    Column("git_diff_id", String(64)),
+    Column("reproduces", String(32), ForeignKey("runs.id")),
     Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_started", "started_at"),
@@ -156,14 +162,100 @@ dataset_versions = Table(
     Index("ix_dataset_versions_artifact", "name", "artifact_id", unique=True),
 )
 
+# -- revision 0004: tags and notes on runs, the model registry ------------------
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+    Column("user", String(200)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_run_tags_tag", "tag"),
+)
+
+run_notes = Table(
+    "run_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("user", String(200)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_run_notes_run", "run_id"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("description", Text),
+    Column("user", String(200)),
+    Column("created_at", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model", String(200), ForeignKey("models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("bundle_id", String(64), ForeignKey("artifacts.id"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id")),
+    Column("data_version", String(64)),
+    Column("metrics", JSON),
+    Column("stage", String(16), nullable=False),  # none | staging | production | archived
+    Column("user", String(200)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_model_versions_bundle", "model", "bundle_id", unique=True),
+    # At most one production version per model, enforced by the database.
+    Index(
+        "ux_model_versions_production",
+        "model",
+        unique=True,
+        sqlite_where=text("stage = 'production'"),
+        postgresql_where=text("stage = 'production'"),
+    ),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model", String(200), ForeignKey("models.name"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("user", String(200)),
+    Column("updated_at", Float, nullable=False),
+)
+
+model_events = Table(
+    "model_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # register | stage | alias
+    Column("from_value", String(100)),
+    Column("to_value", String(100)),
+    Column("reason", Text),
+    Column("user", String(200)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_model_events_model", "model", "created_at"),
+)
+
 __all__ = [
     "artifacts",
     "dataset_versions",
     "datasets",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_events",
+    "model_versions",
+    "models",
     "params",
     "pipelines",
+    "run_notes",
+    "run_tags",
     "runs",
     "step_inputs",
     "step_outputs",

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine, Row
 
 #: Schema revisions this version of Shipyard knows, oldest first.
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 HEAD = REVISIONS[-1]
 
 _RUN_FIELDS = [c.name for c in t.runs.columns]
