@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from shipyard.data.statistics import Statistics
     from shipyard.engine.graph import Pipeline, PipelineDefinition
     from shipyard.engine.runner import RunHooks, RunResult
+    from shipyard.registry.registry import ModelRegistry
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import (
         ArtifactRecord,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
         RunRecord,
         StepRunRecord,
     )
+    from shipyard.stores.metadata.annotations import RunNote
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,9 @@ class Client:
 
     Args:
         project: the project folder; default: found from the current folder.
-        stack: an explicit stack (overrides ``project``).
+        stack: a stack of the project by name (``"team"``; default:
+            ``SHIPYARD_STACK``, else the working copy's active stack, else
+            ``default``), or an explicit :class:`~shipyard.stack.Stack`.
         create: create ``.shipyard/`` in the current folder if there is none.
 
     Raises:
@@ -70,10 +75,13 @@ class Client:
         self,
         project: str | Path | None = None,
         *,
-        stack: Stack | None = None,
+        stack: Stack | str | None = None,
         create: bool = False,
     ) -> None:
-        self.stack = stack or resolve_stack(project, create=create)
+        if isinstance(stack, Stack):
+            self.stack = stack
+        else:
+            self.stack = resolve_stack(project, create=create, stack=stack)
         self._artifacts: ArtifactStore | None = None
         self._metadata: MetadataStore | None = None
 
@@ -83,7 +91,7 @@ class Client:
         if self._artifacts is None:
             from shipyard.stores.artifacts import ArtifactStore
 
-            self._artifacts = ArtifactStore(self.stack.artifacts)
+            self._artifacts = ArtifactStore(self.stack.artifacts, options=self.stack.artifact_options)
         return self._artifacts
 
     @property
@@ -121,6 +129,7 @@ class Client:
         orchestrator: str | None = None,
         config: Mapping[str, Any] | None = None,
         orchestrator_options: Mapping[str, Any] | None = None,
+        reproduces: str | None = None,
     ) -> RunResult:
         """Run a pipeline and return how it ended; a failed step does not raise.
 
@@ -137,6 +146,8 @@ class Client:
                 stack's when it is the stack's orchestrator; for ``dask``:
                 ``address`` (``tcp://HOST:PORT`` or ``local``) and ``n_workers``
                 (size of a local cluster). ``None`` values are left out.
+            reproduces: id of the run this run reproduces (recorded on it;
+                see :meth:`reproduce`).
 
         Returns:
             The run result; call ``.raise_for_status()`` to raise on failure.
@@ -156,7 +167,10 @@ class Client:
                     "A YAML pipeline takes overrides (--set key.path=value), not params."
                 )
             built, yaml_config = load_yaml_pipeline(
-                pipeline, overrides, datasets=lambda ref: self.datasets.resolve(ref)
+                pipeline,
+                overrides,
+                datasets=lambda ref: self.datasets.resolve(ref),
+                models=lambda name, ref: self.models.find_optional(name, ref),
             )
         elif isinstance(pipeline, str):
             if overrides:
@@ -175,6 +189,15 @@ class Client:
         snapshot |= yaml_config
         name = orchestrator or self.stack.orchestrator
         options = dict(self.stack.orchestrator_options) if name == self.stack.orchestrator else {}
+        if options:
+            from shipyard.stores.secrets import expand
+
+            options = {  # a stack option may refer to an environment variable: ${VAR}
+                key: expand(value, what=f"The {name} orchestrator's option {key!r}")
+                if isinstance(value, str)
+                else value
+                for key, value in options.items()
+            }
         options.update({k: v for k, v in dict(orchestrator_options or {}).items() if v is not None})
         if name == "dask" and not options.get("address"):
             from shipyard.stack import env_dask_address
@@ -197,6 +220,7 @@ class Client:
             config={**snapshot, **dict(config or {})},
             hooks=hooks or NO_HOOKS,
             project_dir=self.stack.project_dir,
+            **({"reproduces": reproduces} if reproduces else {}),
         )
 
     @property
@@ -205,6 +229,13 @@ class Client:
         from shipyard.data.datasets import DatasetStores
 
         return DatasetStores(self.artifact_store, self.metadata_store)
+
+    @property
+    def models(self) -> ModelRegistry:
+        """The model registry: named models, their versions, stages and aliases (see docs/registry.md)."""
+        from shipyard.registry.registry import ModelRegistry
+
+        return ModelRegistry(self.metadata_store, self.artifact_store, find_bundle=self.find_bundle)
 
     def data_statistics(
         self,
@@ -270,15 +301,106 @@ class Client:
         status: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        user: str | None = None,
+        tags: Sequence[str] = (),
+        since: str | float | dt.datetime | None = None,
+        until: str | float | dt.datetime | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first."""
+        """Runs, newest first, filtered by pipeline, status, user, tags (all must
+        match) and start time: ``since``/``until`` take epoch seconds, a datetime,
+        a date (``2026-11-20``; ``until`` includes that day) or a time ago
+        (``3d``, ``12h``)."""
+        from shipyard.compare import parse_time
+
         return self.metadata_store.list_runs(
-            pipeline=pipeline, status=status, limit=limit, offset=offset
+            pipeline=pipeline,
+            status=status,
+            limit=limit,
+            offset=offset,
+            user=user,
+            tags=[tags] if isinstance(tags, str) else tags,
+            since=None if since is None else parse_time(since),
+            until=None if until is None else parse_time(until, end=True),
         )
 
     def get_run(self, ref: str) -> RunRecord:
-        """A run by id, unique prefix, or ``latest``."""
+        """A run by id, unique prefix, ``latest`` or ``latest~N`` (the N-th before the latest)."""
         return self.metadata_store.get_run(ref)
+
+    def tag_run(self, run: str | RunRecord, *tags: str) -> list[str]:
+        """Put tags on a run; returns all its tags."""
+        from shipyard.engine.provenance import current_user
+        from shipyard.stores.metadata.annotations import add_tags
+
+        return add_tags(self.metadata_store, self._run_id(run), tags, user=current_user())
+
+    def untag_run(self, run: str | RunRecord, *tags: str) -> list[str]:
+        """Take tags off a run (each must be on it); returns the tags left."""
+        from shipyard.stores.metadata.annotations import remove_tags
+
+        return remove_tags(self.metadata_store, self._run_id(run), tags)
+
+    def run_tags(self, run: str | RunRecord) -> list[str]:
+        """The tags of a run, sorted."""
+        from shipyard.stores.metadata.annotations import run_tags
+
+        run_id = self._run_id(run)
+        return run_tags(self.metadata_store, [run_id]).get(run_id, [])
+
+    def note_run(self, run: str | RunRecord, text: str) -> RunNote:
+        """Append a note to a run, with the current user and time."""
+        from shipyard.engine.provenance import current_user
+        from shipyard.stores.metadata.annotations import add_note
+
+        return add_note(self.metadata_store, self._run_id(run), text, user=current_user())
+
+    def run_notes(self, run: str | RunRecord) -> list[RunNote]:
+        """The notes of a run, oldest first."""
+        from shipyard.stores.metadata.annotations import run_notes
+
+        return run_notes(self.metadata_store, self._run_id(run))
+
+    def diff_runs(self, a: str | RunRecord, b: str | RunRecord) -> dict[str, Any]:
+        """What differs between two runs: config, params, data, code, packages,
+        metrics (deltas ``b - a``) and cached steps (see :func:`shipyard.compare.diff_runs`)."""
+        from shipyard.compare import diff_runs
+
+        return diff_runs(self, a, b)
+
+    def compare_runs(
+        self,
+        runs: Sequence[str | RunRecord] = (),
+        *,
+        sort: str | None = None,
+        pipeline: str | None = None,
+        last: int | None = None,
+    ) -> dict[str, Any]:
+        """Params and metrics of several runs side by side, best first by ``sort``
+        (see :func:`shipyard.compare.compare_runs`)."""
+        from shipyard.compare import compare_runs
+
+        return compare_runs(self, runs, pipeline=pipeline, last=last, sort=sort)
+
+    def reproduce(
+        self,
+        run: str | RunRecord,
+        *,
+        force: bool = False,
+        cache: bool = False,
+        hooks: RunHooks | None = None,
+    ) -> RunResult:
+        """Re-run a run with its recorded config and data version (see :mod:`shipyard.reproduce`).
+
+        Args:
+            run: the run to reproduce.
+            force: run even when the code's git commit differs from the recorded one
+                (otherwise refused with :class:`~shipyard.reproduce.ReproduceError`).
+            cache: let the cache serve steps; by default every step executes.
+            hooks: lifecycle callbacks, e.g. a progress display.
+        """
+        from shipyard.reproduce import reproduce
+
+        return reproduce(self, run, force=force, cache=cache, hooks=hooks)
 
     def _run_id(self, run: str | RunRecord) -> str:
         return run.id if not isinstance(run, str) else self.get_run(run).id
@@ -382,16 +504,20 @@ class Client:
         )
 
     def find_bundle(self, ref: str) -> ArtifactRecord:
-        """The model bundle artifact named by a bundle id, a run id or ``latest``.
+        """The model bundle artifact named by a bundle id, a run id, ``latest`` or ``MODEL@REF``.
 
         For a run: its ``bundle`` step's output when it has that step (a run
         whose gate failed has none), else its last model bundle. ``latest`` is
-        the newest run that made a bundle.
+        the newest run that made a bundle. ``MODEL@REF`` is a registered
+        version (``taxi-tips@production``, ``@staging``, ``@3``, ``@champion``).
 
         Raises:
             ArtifactNotFound: when ``ref`` names neither a bundle nor a run with one.
         """
         from shipyard.errors import RunNotFound
+
+        if "@" in ref:
+            return self.models.bundle(ref)
 
         if ref == "latest":
             for run in self.runs(limit=100):
@@ -417,8 +543,9 @@ class Client:
         except RunNotFound:
             raise ArtifactNotFound(
                 f"No model bundle or run matches {ref!r}.",
-                hint="Give a bundle id, a run id (its bundle is used) or 'latest'; "
-                "`shipyard runs list` shows the runs.",
+                hint="Give a bundle id, a run id (its bundle is used), 'latest' or a registered "
+                "model NAME@production; `shipyard runs list` shows the runs, `shipyard models list` "
+                "the models.",
             ) from None
         found = self._run_bundle(run)
         if found is None:

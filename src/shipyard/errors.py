@@ -63,12 +63,32 @@ class DatasetNotFound(ShipyardError):
     headline = "Dataset not found"
 
 
+class ModelNotFound(ShipyardError):
+    headline = "Model not found"
+
+
+class RegistryError(ShipyardError):
+    headline = "Model registry"
+
+
 class StoreError(ShipyardError):
     headline = "Store unavailable"
 
 
 class StoreVersionError(StoreError):
     headline = "Store version mismatch"
+
+
+class StackError(ShipyardError):
+    """A stack that is unknown, invalid, or would hold a secret."""
+
+    headline = "Invalid stack"
+
+
+class StoreMigrationRequired(StoreVersionError):
+    """A shared store is at an older schema revision; ``shipyard stack migrate`` upgrades it."""
+
+    headline = "Store needs migrating"
 
 
 class ImportPathError(ShipyardError):
@@ -95,6 +115,12 @@ class StepFailed(ShipyardError):
         self.traceback = traceback
 
 
+class ReproduceError(ShipyardError):
+    """A run cannot be reproduced as recorded (another commit, its data version gone...)."""
+
+    headline = "Cannot reproduce"
+
+
 class RunInterrupted(ShipyardError):
     headline = "Run interrupted"
     exit_code = 130
@@ -105,16 +131,21 @@ __all__ = [
     "DatasetNotFound",
     "ImportPathError",
     "MaterializerError",
+    "ModelNotFound",
     "ParamsError",
     "PipelineDefinitionError",
     "ProjectNotFound",
+    "RegistryError",
+    "ReproduceError",
     "RunInterrupted",
     "RunNotFound",
     "ShipyardDeprecationWarning",
     "ShipyardError",
+    "StackError",
     "StepDefinitionError",
     "StepFailed",
     "StoreError",
+    "StoreMigrationRequired",
     "StoreVersionError",
     "UnsafeArtifactError",
 ]

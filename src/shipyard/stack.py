@@ -1,10 +1,13 @@
 """``shipyard.stack`` provides the project folder and the stack of stores a command uses.
 
 A project is a folder holding ``.shipyard/`` (like ``.git``): the embedded
-default stack keeps its SQLite file and artifact folder there. Settings, by
-precedence: environment (``SHIPYARD_ARTIFACTS``, ``SHIPYARD_METADATA``,
-``SHIPYARD_PROJECT``, ``SHIPYARD_ORCHESTRATOR`` and, for the ``dask``
-orchestrator, ``SHIPYARD_DASK_ADDRESS``) > the project's default.
+default stack keeps its SQLite file and artifact folder there; named stacks
+(shared stores of a team) are in ``.shipyard/stacks.yaml`` (see
+:mod:`shipyard.stackfile`). Settings, by precedence: the environment's store
+URLs (``SHIPYARD_ARTIFACTS``, ``SHIPYARD_METADATA``; ``SHIPYARD_ORCHESTRATOR``
+and, for the ``dask`` orchestrator, ``SHIPYARD_DASK_ADDRESS``) > the stack
+named by ``--stack``/``SHIPYARD_STACK`` > the working copy's active stack >
+the project's ``default``.
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.engine.cluster import ENV_ADDRESS
-from shipyard.errors import ProjectNotFound, StoreError
+from shipyard.errors import ProjectNotFound, StackError, StoreError
 
 PROJECT_FOLDER = ".shipyard"
 ENV_PROJECT = "SHIPYARD_PROJECT"
 ENV_ARTIFACTS = "SHIPYARD_ARTIFACTS"
 ENV_METADATA = "SHIPYARD_METADATA"
 ENV_ORCHESTRATOR = "SHIPYARD_ORCHESTRATOR"
+#: ``.shipyard/.gitignore``: the stores stay local; the stack file is shared.
+GITIGNORE = (
+    "# Shipyard's local stores: not for version control (stacks.yaml is shared)\n"
+    "*\n!.gitignore\n!stacks.yaml\n"
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class Stack:
         project_dir: the project folder (where ``.shipyard/`` lives), if any.
         orchestrator_options: options the orchestrator is created with
             (``{"address": "tcp://..."}`` for ``dask``).
+        artifact_options: fsspec storage options of the artifact store
+            (``{"endpoint_url": "http://..."}`` for an S3-compatible server).
     """
 
     name: str
@@ -45,6 +55,7 @@ class Stack:
     orchestrator: str = "local"
     project_dir: Path | None = None
     orchestrator_options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    artifact_options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 def find_project(start: Path | None = None) -> Path | None:
@@ -76,7 +87,7 @@ def init_project(folder: Path | None = None) -> Path:
         raise StoreError(f"Cannot create {home}: {exc.strerror or exc}.") from exc
     ignore = home / ".gitignore"
     if not ignore.exists():
-        ignore.write_text("# Shipyard's local stores: not for version control\n*\n")
+        ignore.write_text(GITIGNORE)
     return home
 
 
@@ -91,16 +102,21 @@ def default_stack(project_dir: Path) -> Stack:
     )
 
 
-def resolve_stack(project: str | Path | None = None, *, create: bool = False) -> Stack:
+def resolve_stack(
+    project: str | Path | None = None, *, create: bool = False, stack: str | None = None
+) -> Stack:
     """The stack a command should use.
 
     Args:
         project: the project folder; default: found from the current folder.
         create: create ``.shipyard/`` in the current folder when no project exists.
+        stack: a stack name (``--stack``); default: ``SHIPYARD_STACK``, else the
+            working copy's active stack, else ``default``.
 
     Raises:
         ProjectNotFound: when there is no project and ``create`` is False, unless
             both stores are given by environment variables.
+        StackError: when the chosen stack is not in the project's stack file.
     """
     root = Path(project).resolve() if project is not None else find_project()
     artifacts_env = os.environ.get(ENV_ARTIFACTS)
@@ -122,7 +138,7 @@ def resolve_stack(project: str | Path | None = None, *, create: bool = False) ->
         root = Path.cwd().resolve()
     if root is not None and project is not None and create:
         init_project(root)
-    base = default_stack(root) if root is not None else Stack("env", "", "")
+    base = _chosen_stack(root, stack)
     orchestrator, options = _orchestrator_from_env(base)
     return Stack(
         name="env" if (artifacts_env or metadata_env) else base.name,
@@ -131,6 +147,43 @@ def resolve_stack(project: str | Path | None = None, *, create: bool = False) ->
         orchestrator=orchestrator,
         project_dir=root,
         orchestrator_options=options,
+        artifact_options={} if artifacts_env else dict(base.artifact_options),
+    )
+
+
+def _chosen_stack(root: Path | None, explicit: str | None) -> Stack:
+    """The stack named by ``--stack``, ``SHIPYARD_STACK`` or the active-stack file, else ``default``."""
+    from shipyard.stackfile import DEFAULT, get_stack, selected_stack
+
+    name, why = selected_stack(root, explicit)
+    if name == DEFAULT:
+        return default_stack(root) if root is not None else Stack("env", "", "")
+    if root is None:
+        raise ProjectNotFound(
+            f"The stack {name!r} (from {why}) is defined in a project's "
+            f"{PROJECT_FOLDER}/stacks.yaml, and no project was found.",
+            hint="Run the command inside the project, or pass --project DIR.",
+        )
+    try:
+        entry = get_stack(root, name)
+    except StackError as exc:
+        if why in ("--stack", "SHIPYARD_STACK"):
+            raise
+        raise StackError(
+            f"{exc.message} It is this working copy's active stack ({why}).",
+            hint="Choose another with: shipyard stack use NAME (or shipyard stack use default)",
+        ) from None
+    artifacts = entry.artifacts
+    if "://" not in artifacts and "::" not in artifacts and not Path(artifacts).expanduser().is_absolute():
+        artifacts = str(root / artifacts)  # a folder relative to the project
+    return Stack(
+        name=entry.name,
+        artifacts=artifacts,
+        metadata=entry.metadata,
+        orchestrator=entry.orchestrator,
+        project_dir=root,
+        orchestrator_options=entry.orchestrator_options,
+        artifact_options=entry.artifact_options,
     )
 
 
@@ -154,6 +207,7 @@ __all__ = [
     "ENV_METADATA",
     "ENV_ORCHESTRATOR",
     "ENV_PROJECT",
+    "GITIGNORE",
     "PROJECT_FOLDER",
     "Stack",
     "default_stack",

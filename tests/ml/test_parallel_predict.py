@@ -17,11 +17,12 @@ import pandas as pd
 import pytest
 
 from shipyard.bundle.bundle import InputError
+from shipyard.data.sources import DataError
 from shipyard.engine.cluster import connect
 from shipyard.ml.parallel_predict import predict_parts
 from shipyard.ml.predict import predict_file
 from tests.ml.conftest import TrainedTaxi
-from tests.ml.support import cli, taxi_rows
+from tests.ml.support import assert_user_error, cli, taxi_rows
 
 PARTS = 8
 ROWS = 500
@@ -112,9 +113,32 @@ def test_parts_in_process_write_a_folder_of_parts_matching_the_input(
         part = pd.read_parquet(output / name)
         pd.testing.assert_frame_equal(part, expected.iloc[i * ROWS : (i + 1) * ROWS].reset_index(drop=True))
     _assert_same_checks(summary, reference)
-    # Scoring again replaces the folder as a whole.
+    # Scoring again replaces an earlier output (a folder of parts only) as a whole.
     predict_parts(predictor, inputs["parts"][:2], output)
-    assert len(list(output.iterdir())) == 2
+    assert sorted(p.name for p in output.iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+
+
+def test_a_folder_output_never_replaces_a_folder_holding_other_files(
+    inputs: dict, predictor: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "part-00000.parquet").write_bytes(b"an earlier part")
+    (folder / "sub").mkdir()
+    with pytest.raises(DataError, match="holds files other than the parts"):
+        predict_parts(predictor, inputs["parts"][:2], folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "part-00000.parquet", "sub"]
+    assert (folder / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left
+    # The current folder, its parent, or a folder holding it: refused whatever they hold.
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for output in (Path("."), Path(".."), Path("./"), tmp_path, Path("sub/..")):
+        with pytest.raises(DataError, match="current folder"):
+            predict_parts(predictor, inputs["parts"][:2], output)
+    assert list(work.iterdir()) == []
 
 
 def test_csv_output_of_parts_on_the_cluster_is_one_file_with_one_header(
@@ -161,6 +185,17 @@ def test_predict_command_on_a_glob_and_on_a_partitioned_dataset(
     summary = json.loads(result.stdout)
     assert (summary["rows"], summary["parts"], summary["unseen_categories"]) == (PARTS * ROWS, PARTS, reference.unseen)
     pd.testing.assert_frame_equal(pd.read_parquet(output), expected)
+    # --json writes the input's checks next to the output, as without it.
+    assert summary["report"] == f"{output}.report.json"
+    assert json.loads(Path(summary["report"]).read_text())["validation"] == summary["validation"]
+    # The current folder as the output: one clear error, nothing written or deleted.
+    before = sorted(p.name for p in trained_taxi.folder.iterdir())
+    refused = cli(
+        "predict", trained_taxi.run_id, "--input", str(folder / "parts" / "*.parquet"), "--output", ".",
+        cwd=trained_taxi.folder,
+    )
+    assert_user_error(refused, "is the current folder")
+    assert sorted(p.name for p in trained_taxi.folder.iterdir()) == before
 
     # A partitioned dataset version as the input; a folder of parts as the output; in process.
     added = cli("data", "add", "new_trips", str(folder / "parts"), cwd=trained_taxi.folder)

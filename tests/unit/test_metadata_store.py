@@ -189,7 +189,7 @@ def test_postgres_without_driver_is_a_store_error_with_masked_password():
     with pytest.raises(
         StoreError, match=r"needs a database driver that is not installed"
     ) as exc:
-        MetadataStore("postgresql://user:secret@localhost:1/db")
+        MetadataStore("postgresql+pg8000://user:secret@localhost:1/db")  # a driver not installed
     assert "secret" not in str(exc.value)
     assert "user:***@localhost" in str(exc.value)
     assert "pip install 'shipyard[postgres]'" in (exc.value.hint or "")

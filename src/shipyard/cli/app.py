@@ -9,6 +9,10 @@ import typer
 
 from shipyard import __version__
 from shipyard.cli import artifacts, data, predict, project, report, run, runs, serve
+from shipyard.cli import models as models_cli
+from shipyard.cli import reproduce as reproduce_cli
+from shipyard.cli import stack as stack_cli
+from shipyard.cli import ui as ui_cli
 from shipyard.cli.state import state
 
 app = typer.Typer(
@@ -46,6 +50,14 @@ def main_options(
             envvar="SHIPYARD_PROJECT",
         ),
     ] = None,
+    stack_name: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--stack",
+            help="The stack (stores + orchestrator) to use, by name; default: SHIPYARD_STACK, "
+            "else the active one (shipyard stack use), else 'default'.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
@@ -54,15 +66,25 @@ def main_options(
     """Global options."""
     state.verbose = verbose
     state.project = project_dir
+    state.stack = stack_name
+    if stack_name:
+        import os
+
+        # Every Client of this command (and its server workers) uses it.
+        os.environ["SHIPYARD_STACK"] = stack_name
 
 
 app.command("init")(project.init)
 app.command("run")(run.run)
+app.command("reproduce")(reproduce_cli.reproduce)
 app.command("predict")(predict.predict)
 app.command("report")(report.report)
 app.command("serve")(serve.serve)
 app.command("monitor")(serve.monitor)
 app.command("export-onnx")(serve.export_onnx)
+app.command("ui")(ui_cli.ui)
 app.add_typer(runs.app, name="runs")
+app.add_typer(stack_cli.app, name="stack")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
+app.add_typer(models_cli.app, name="models")

@@ -12,12 +12,14 @@ from shipyard.engine.cluster import ENV_ADDRESS
 
 def predict(
     ref: Annotated[
-        str,
+        Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
         typer.Argument(
             metavar="RUN_OR_BUNDLE",
-            help="A run id (its bundle is used), a bundle id, 'latest', or a bundle folder.",
+            help="A run id (its bundle is used), a bundle id, 'latest', or a bundle folder "
+            "(or give --model).",
+            show_default=False,
         ),
-    ],
+    ] = None,
     input_file: Annotated[
         str,
         typer.Option(
@@ -25,7 +27,7 @@ def predict(
             help="Rows to predict: a CSV, Parquet or JSON-lines file; a glob or folder of them "
             "(scored part by part); or a dataset version NAME@VERSION.",
         ),
-    ],
+    ] = ...,  # type: ignore[assignment] - required (typer reads Ellipsis so)
     output: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
         typer.Option(
@@ -55,6 +57,14 @@ def predict(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    model: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(
+            "--model",
+            help="A registered model version instead of RUN_OR_BUNDLE: NAME@3, NAME@production, "
+            "NAME@staging, NAME@ALIAS, or NAME (its production version).",
+        ),
+    ] = None,
 ) -> None:
     """Predict raw rows with a model bundle, through the same preprocessing it was trained with.
 
@@ -80,6 +90,7 @@ def predict(
     from shipyard.data.reports import write_report
     from shipyard.ml.predict import predict_file
 
+    ref = _bundle_ref(ref, model)
     predictor = load_bundle(ref, trust=trust, project=state.project)
     parts = _input_parts(input_file)
     folder_output = output is not None and (output.is_dir() or not output.suffix)
@@ -93,11 +104,17 @@ def predict(
             trust=trust, keep=keep, chunk_rows=chunk_size, address=address or None,
             progress=None if json_out else (lambda m: err_console.print(f"[dim]{m}…[/dim]")),
         )
+    report = None
+    if output is not None and (summary.validation is not None or summary.drift is not None):
+        # The input's checks are kept next to the predictions they describe.
+        report = output.with_name(output.name + ".report.json")
+        write_report(json.dumps({"validation": summary.validation, "drift": summary.drift}, indent=2, default=str), report)
     if json_out:
         print_json(
             {
                 "rows": summary.rows,
                 "output": str(output) if output else None,
+                "report": str(report) if report is not None else None,
                 "parts": len(parts),
                 "extra_columns": summary.extra_columns,
                 "unseen_categories": summary.unseen,
@@ -111,10 +128,7 @@ def predict(
     if output is not None:
         where = f"{output}/ ({len(parts)} part{'s' if len(parts) != 1 else ''})" if folder_output else str(output)
         console.print(f"Wrote {summary.rows} prediction(s) to {where}")
-        if summary.validation is not None or summary.drift is not None:
-            # The input's checks are kept next to the predictions they describe.
-            report = output.with_name(output.name + ".report.json")
-            write_report(json.dumps({"validation": summary.validation, "drift": summary.drift}, indent=2, default=str), report)
+        if report is not None:
             console.print(f"Input checks (schema, drift from training) in {report}")
     if summary.extra_columns:
         err_console.print(f"Ignored column(s) the model does not use: {', '.join(summary.extra_columns)}")
@@ -129,6 +143,22 @@ def predict(
             f"Drift from training: {', '.join(summary.drift['drifted'])} "
             f"({summary.drift['drifted_share']:.0%} of {summary.drift['compared']} features)"
         )
+
+
+def _bundle_ref(ref: str | None, model: str | None) -> str:
+    """The bundle to use: RUN_OR_BUNDLE, or --model as ``NAME@REF`` (a bare NAME: its production version)."""
+    from shipyard.errors import ShipyardError
+
+    if (ref is None) == (model is None):
+        raise ShipyardError(
+            "Give the bundle to predict with: RUN_OR_BUNDLE, or --model NAME@VERSION (not both)."
+        )
+    if model is None:
+        assert ref is not None
+        return ref
+    from shipyard.registry.refs import parse_model_ref
+
+    return str(parse_model_ref(model))
 
 
 def _input_parts(text: str) -> list[Path | str]:

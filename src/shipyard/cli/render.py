@@ -93,9 +93,15 @@ def print_json(data: Any) -> None:
 # -- runs ------------------------------------------------------------------
 
 
-def runs_table(runs: Iterable[RunRecord], *, total: int | None = None) -> Table:
-    """A table of runs."""
+def runs_table(
+    runs: Iterable[RunRecord],
+    *,
+    total: int | None = None,
+    tags: Mapping[str, list[str]] | None = None,
+) -> Table:
+    """A table of runs (with a tags column when ``tags`` names some)."""
     rows = list(runs)
+    tags = tags or {}
     caption = f"{len(rows)} of {total} runs" if total is not None and total > len(rows) else None
     table = Table(caption=caption, header_style="bold")
     table.add_column("run", no_wrap=True)
@@ -105,16 +111,21 @@ def runs_table(runs: Iterable[RunRecord], *, total: int | None = None) -> Table:
     table.add_column("took", no_wrap=True, justify="right")
     table.add_column("user", max_width=10, overflow="ellipsis", no_wrap=True)
     table.add_column("commit", no_wrap=True, min_width=7)
+    with_tags = any(tags.get(run.id) for run in rows)
+    if with_tags:
+        table.add_column("tags", overflow="fold")
     for run in rows:
         commit = (run.git_commit or "")[:7] + ("*" if run.git_dirty else "")
+        pipeline = run.pipeline + (f" (reproduces {run.reproduces[:8]})" if run.reproduces else "")
         table.add_row(
             run.id[:8],
-            escape(run.pipeline),
+            escape(pipeline),
             status_text(run.status),
             when(run.started_at)[5:16],
             seconds(run.duration),
             escape(run.user or "-"),
             commit or "-",
+            *([escape(", ".join(tags.get(run.id, [])))] if with_tags else []),
         )
     return table
 
@@ -157,8 +168,11 @@ def show_run(
     steps: list[StepRunRecord],
     params: Mapping[str, Mapping[str, Any]],
     metrics: Mapping[str, Mapping[str, float]],
+    *,
+    tags: Iterable[str] = (),
+    notes: Iterable[Any] = (),
 ) -> None:
-    """Print everything about a run."""
+    """Print everything about a run (its tags and notes too)."""
     commit = run.git_commit or "-"
     if run.git_dirty:
         commit += " (uncommitted changes)"
@@ -169,9 +183,26 @@ def show_run(
         f"started       {when(run.started_at)}   duration {seconds(run.duration)}",
         f"user          {escape(run.user or '-')} on {escape(run.host or '-')}",
         f"git           {escape(commit)}" + (f" on {escape(run.git_branch)}" if run.git_branch else ""),
-        f"orchestrator  {run.orchestrator or '-'}"
-        + ("" if run.config.get("cache", True) else "   (cache disabled)"),
     ]
+    if run.git_remote:
+        lines.append(f"remote        {escape(run.git_remote)}")
+    if run.git_diff_id:
+        lines.append(
+            f"changes       artifact {run.git_diff_id[:16]} holds the uncommitted changes: "
+            f"shipyard artifacts export {run.git_diff_id[:16]} changes.diff"
+        )
+    lines.append(
+        f"orchestrator  {run.orchestrator or '-'}"
+        + ("" if run.config.get("cache", True) else "   (cache disabled)")
+    )
+    if run.reproduces:
+        lines.append(
+            f"reproduces    run {run.reproduces}   compare: shipyard runs diff {run.reproduces[:8]} "
+            f"{run.id[:8]}"
+        )
+    tag_list = list(tags)
+    if tag_list:
+        lines.append(f"tags          {escape(', '.join(tag_list))}")
     data_steps = {s["name"] for s in run.graph.get("steps", []) if "data" in s.get("tags", [])}
     for record in steps:
         if record.step in data_steps:
@@ -179,6 +210,11 @@ def show_run(
                 label = record.step if output == "output" else f"{record.step}.{output}"
                 lines.append(f"data version  {artifact_id[:16]} ({escape(label)})")
     console.print("\n".join(lines))
+    note_list = list(notes)
+    if note_list:
+        console.print("\n[bold]Notes[/bold]")
+        for note in note_list:
+            console.print(f"  {when(note.created_at)}  {escape(note.user or '-')}: {escape(note.text)}")
     if params:
         console.print("\n[bold]Params[/bold]")
         for step, values in params.items():
@@ -425,6 +461,9 @@ def training_summary(client: Client, result: RunResult) -> None:
             f"[bold]Model bundle[/bold] {bundle_id[:16]}   predict with: "
             f"shipyard predict {result.run_id} --input rows.csv"
         )
+    from shipyard.cli.models import registry_summary
+
+    registry_summary(client, result)
 
 
 def _fmt(value: Any) -> str:

@@ -12,8 +12,9 @@ def serve(
     ref: Annotated[
         str,
         typer.Argument(
-            metavar="RUN_OR_BUNDLE",
-            help="A run id (its bundle), a bundle id, 'latest', or MODEL@STAGE from the registry.",
+            metavar="RUN_OR_BUNDLE_OR_MODEL",
+            help="A run id (its bundle), a bundle id, 'latest', or a registered model: NAME@production, "
+            "NAME@staging, NAME@3, NAME@ALIAS, NAME@latest, or NAME alone (its production version).",
         ),
     ],
     host: Annotated[
@@ -93,7 +94,10 @@ def _since(text: str | None) -> float | None:
 
 
 def monitor(
-    ref: Annotated[str, typer.Argument(metavar="RUN_OR_BUNDLE", help="The served bundle (run id, bundle id, latest).")],
+    ref: Annotated[
+        str,
+        typer.Argument(metavar="RUN_OR_BUNDLE", help="The served bundle (run id, bundle id, latest, or NAME@REF)."),
+    ],
     since: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--since", help="Only traffic newer than this: 30m, 1h, 2d (default: all)."),

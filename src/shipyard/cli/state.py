@@ -12,13 +12,14 @@ class State:
 
     verbose: bool = False
     project: Path | None = None
+    stack: str | None = None
 
 
 state = State()
 
 
 def client(*, create: bool = False):  # type: ignore[no-untyped-def]
-    """A :class:`shipyard.Client` for the selected project."""
+    """A :class:`shipyard.Client` for the selected project and stack."""
     from shipyard.client import Client
 
-    return Client(state.project, create=create)
+    return Client(state.project, create=create, stack=state.stack)

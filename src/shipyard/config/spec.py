@@ -35,6 +35,14 @@ METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 MAXIMIZED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "r2")
 SEARCH_FORMS = ("choice", "uniform", "loguniform", "int")
 SEARCH_METHODS = ("grid", "random", "optuna")
+#: The stages a model version can be put in (a new version is in none of them).
+MODEL_STAGES = ("staging", "production", "archived")
+#: What a model name may look like (it is followed by ``@VERSION`` in references).
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,199}")
+#: What an alias may look like: ``champion``, ``candidate``, ``eu-west_2``.
+ALIAS_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+#: Words a reference resolves itself, so no alias may take them.
+RESERVED_ALIASES = ("latest", "none", *MODEL_STAGES)
 
 
 class _Spec(BaseModel):
@@ -292,6 +300,154 @@ class Threshold(_Spec):
         return self
 
 
+def model_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a model, or None when it can."""
+    if MODEL_NAME.fullmatch(value) and value != "latest":
+        return None
+    return (
+        f"{value!r} is not a valid model name: use letters, digits, '_', '-' and '.' (at most "
+        "200), starting with a letter, digit or '_'"
+    )
+
+
+def alias_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an alias, or None when it can."""
+    if not ALIAS_NAME.fullmatch(value):
+        return (
+            f"{value!r} is not a valid alias: lowercase letters, digits, '_' and '-' (at most "
+            "64), starting with a letter, e.g. champion or candidate"
+        )
+    if value in RESERVED_ALIASES:
+        return f"{value!r} cannot be an alias: it is a stage or a reserved word ({', '.join(RESERVED_ALIASES)})"
+    return None
+
+
+class RegisterSpec(_Spec):
+    """Register the run's bundle in the model registry once the gate passes.
+
+    ``register: taxi-tips`` is short for ``{name: taxi-tips}``. ``stage`` puts
+    the new version in a stage (``production`` moves the previous production
+    version to ``archived``); ``alias`` points an alias at it.
+    """
+
+    name: str
+    stage: Literal["staging", "production", "archived"] | None = None
+    alias: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, raw: Any) -> Any:
+        return {"name": raw} if isinstance(raw, str) else raw
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if (problem := model_name_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str | None) -> str | None:
+        if value is not None and (problem := alias_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+
+class MustBeatSpec(_Spec):
+    """The registered version a new model must beat on this run's eval split.
+
+    ``must_beat: production`` is short for ``{stage: production}`` and
+    ``must_beat: NAME@REF`` for ``{model: NAME, stage: REF}``. ``model``
+    defaults to ``register.name``; ``stage`` is a stage, an alias or a version
+    number (default ``production``); ``metric`` defaults to ``tune.metric``,
+    else the task's default (roc_auc or accuracy for classifiers, rmse for
+    regressors); the new model passes when it is at least ``margin`` better.
+    """
+
+    model: str | None = None
+    stage: str = "production"
+    metric: Literal[METRICS] | None = None  # type: ignore[valid-type]
+    margin: float = Field(0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, raw: Any) -> Any:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return {"stage": str(raw)}
+        if isinstance(raw, str):
+            model, at, ref = raw.rpartition("@")
+            return {"model": model, "stage": ref} if at else {"stage": raw}
+        if isinstance(raw, dict) and isinstance(raw.get("stage"), int) and not isinstance(raw["stage"], bool):
+            return {**raw, "stage": str(raw["stage"])}
+        return raw
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        if value is not None and (problem := model_name_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("stage")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        if value in MODEL_STAGES or value == "latest" or value.isdigit() or ALIAS_NAME.fullmatch(value):
+            return value
+        raise ValueError(
+            f"{value!r} names no version: use a stage ({', '.join(MODEL_STAGES)}), an alias "
+            "(e.g. champion) or a version number"
+        )
+
+
+class GateSpec(_Spec):
+    """What the model must achieve to be accepted (bundled and registered).
+
+    Written as one mapping: metric thresholds on the eval split
+    (``roc_auc: {min: 0.8}``) and, optionally, ``must_beat`` (see
+    :class:`MustBeatSpec`).
+    """
+
+    thresholds: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], Threshold] = Field(
+        default_factory=dict
+    )
+    must_beat: MustBeatSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "thresholds" not in raw:
+            for metric in raw:
+                if metric != "must_beat" and metric not in METRICS:
+                    import difflib
+
+                    known = [*METRICS, "must_beat"]
+                    guess = difflib.get_close_matches(str(metric), known, n=1, cutoff=0.6)
+                    hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                    raise ValueError(f"unknown metric {metric!r}{hint} known: {', '.join(known)}")
+            flat = {"thresholds": {k: v for k, v in raw.items() if k != "must_beat"}}
+            if "must_beat" in raw:
+                flat["must_beat"] = raw["must_beat"]
+            return flat
+        return raw
+
+    @field_validator("thresholds")
+    @classmethod
+    def _metrics(cls, value: Mapping[str, Threshold]) -> Mapping[str, Threshold]:
+        for metric in value:
+            if metric not in METRICS:
+                import difflib
+
+                known = [*METRICS, "must_beat"]
+                guess = difflib.get_close_matches(metric, known, n=1, cutoff=0.6)
+                hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                raise ValueError(f"unknown metric {metric!r}{hint} known: {', '.join(known)}")
+        return value
+
+    def __bool__(self) -> bool:
+        return bool(self.thresholds) or self.must_beat is not None
+
+
 class CustomStepSpec(_Spec):
     """A Python step by import path, inserted into the data flow after ``after``.
 
@@ -464,7 +620,8 @@ class PipelineSpec(_Spec):
     train: TrainSpec
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
     tune: TuneSpec | None = None
-    gate: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], Threshold] | None = None
+    gate: GateSpec | None = None
+    registration: RegisterSpec | None = Field(None, alias="register")
     steps: list[CustomStepSpec] = Field(default_factory=list)
 
     @field_validator("name")
@@ -477,18 +634,6 @@ class PipelineSpec(_Spec):
             )
         return value
 
-    @field_validator("gate")
-    @classmethod
-    def _gate_metrics(cls, value: Mapping[str, Threshold] | None) -> Mapping[str, Threshold] | None:
-        for metric in value or {}:
-            if metric not in METRICS:
-                import difflib
-
-                guess = difflib.get_close_matches(metric, METRICS, n=1, cutoff=0.6)
-                hint = f"; did you mean {guess[0]!r}?" if guess else ""
-                raise ValueError(f"unknown metric {metric!r}{hint} known: {', '.join(METRICS)}")
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> PipelineSpec:
         if self.label in self.drop:
@@ -496,6 +641,7 @@ class PipelineSpec(_Spec):
         names = [s.name for s in self.steps]
         reserved = {
             "ingest", "split", "features", "preprocess", "tune", "train", "evaluate", "gate", "bundle",
+            "register",
         }
         for step_spec in self.steps:
             if step_spec.name in reserved or names.count(step_spec.name) > 1:
@@ -524,13 +670,17 @@ class PipelineSpec(_Spec):
 
 
 __all__ = [
+    "ALIAS_NAME",
     "CLASSIFICATION_METRICS",
     "DATETIME_PARTS",
     "FEATURE_TYPES",
     "MAXIMIZED_METRICS",
     "METHODS",
     "METRICS",
+    "MODEL_NAME",
+    "MODEL_STAGES",
     "REGRESSION_METRICS",
+    "RESERVED_ALIASES",
     "SEARCH_FORMS",
     "SEARCH_METHODS",
     "ColumnDriftSpec",
@@ -538,14 +688,19 @@ __all__ = [
     "DataSourceSpec",
     "DriftSpec",
     "EvaluateSpec",
+    "GateSpec",
     "Method",
+    "MustBeatSpec",
     "PipelineSpec",
     "PreprocessSpec",
     "Ratios",
+    "RegisterSpec",
     "SearchDimension",
     "SplitSpec",
     "Threshold",
     "TrainSpec",
     "TuneSpec",
     "ValidateSpec",
+    "alias_problem",
+    "model_name_problem",
 ]

@@ -264,6 +264,8 @@ def _describe(err: Mapping[str, Any], model: type[BaseModel], loc: Loc, raw_loc:
     if kind == "extra_forbidden":
         key = str(raw_loc[-1])
         owner = _model_at(model, loc[:-1]) if loc and str(loc[-1]) == key else _model_at(model, loc)
+        if owner is None:  # a key the model moved (gate thresholds): follow pydantic's own path
+            owner = _model_at(model, tuple(raw_loc[:-1]))
         allowed = _keys_of(owner) if owner is not None else []
         guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         text = f"key {key!r} is not allowed here"

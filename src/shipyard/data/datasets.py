@@ -34,18 +34,18 @@ commands that only need statistics, an export or a row diff go part by part.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import re
 import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.data.arrowtypes import file_batches, source_schema, unify_schemas
 from shipyard.data.refs import NAME, is_dataset_ref, parse_ref
 from shipyard.data.sources import (
     DataError,
@@ -56,11 +56,16 @@ from shipyard.data.sources import (
     read_table,
 )
 from shipyard.engine.artifacts import load_value, save_value
-from shipyard.errors import MaterializerError, ShipyardError, StoreError
-from shipyard.materializers.base import Materializer
-from shipyard.materializers.registry import register_materializer
+from shipyard.errors import ShipyardError, StoreError
+from shipyard.materializers.parts import (
+    PART_FILE,
+    PARTS_MATERIALIZER,
+    Part,
+    PartitionedTable,
+    PartitionedTableMaterializer,
+)
+from shipyard.materializers.parts import read_parts as _read_part_files
 from shipyard.materializers.tabular import ArrowTableMaterializer
-from shipyard.stores.artifacts import MANIFEST
 from shipyard.stores.metadata.records import ArtifactRecord, DatasetVersionRecord
 
 if TYPE_CHECKING:
@@ -72,215 +77,12 @@ if TYPE_CHECKING:
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.stores.metadata import MetadataStore
 
-#: The materializer of a partitioned version's manifest.
-PARTS_MATERIALIZER = "parquet-parts"
-#: The file of a Parquet artifact (a single-file version or a part).
-PART_FILE = "data.parquet"
-_MANIFEST_FILE = "parts.json"
-_INDEX_COLUMN = re.compile(r"^__index_level_\d+__$")
 #: Rows read and written at a time (``shipyard.data.statistics.BATCH_ROWS``;
-#: not imported from there so that loading this module, which registers the
-#: manifest's materializer, stays cheap).
+#: not imported from there so that loading this module stays cheap).
 _BATCH_ROWS = 250_000
 
 
-# -- the manifest of a partitioned version -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Part:
-    """One Parquet part of a partitioned version.
-
-    Attributes:
-        id: the part's artifact id.
-        rows: its row count.
-        size: its bytes.
-        uri: where it is, for artifact stores on object storage (on a local
-            store a part sits next to the manifest).
-    """
-
-    id: str
-    rows: int
-    size: int = 0
-    uri: str | None = None
-
-
-@dataclass(frozen=True)
-class PartitionedTable:
-    """A table stored as Parquet part artifacts, in order: what a partitioned version's manifest holds."""
-
-    columns: tuple[tuple[str, str], ...]
-    parts: tuple[Part, ...]
-
-    @property
-    def rows(self) -> int:
-        """Rows of all parts."""
-        return sum(part.rows for part in self.parts)
-
-    @property
-    def names(self) -> list[str]:
-        """Column names, in order."""
-        return [name for name, _ in self.columns]
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (the manifest file)."""
-        parts = []
-        for part in self.parts:
-            entry: dict[str, Any] = {"id": part.id, "rows": part.rows, "size": part.size}
-            if part.uri:
-                entry["uri"] = part.uri
-            parts.append(entry)
-        return {"format": 1, "rows": self.rows, "columns": [list(c) for c in self.columns], "parts": parts}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PartitionedTable:
-        """Read the JSON form."""
-        return cls(
-            tuple((str(n), str(t)) for n, t in data["columns"]),
-            tuple(Part(p["id"], int(p["rows"]), int(p.get("size", 0)), p.get("uri")) for p in data["parts"]),
-        )
-
-
-def _part_in_store(folder: Path, part: Part) -> str:
-    """Where a part's Parquet file is, seen from its manifest's folder."""
-    candidates = (
-        folder.parent.parent / part.id[:2] / part.id,  # a local store: <root>/<id[:2]>/<id>
-        folder.parent / part.id,  # the download cache of a remote store: <cache>/<id>
-    )
-    for candidate in candidates:
-        if (candidate / MANIFEST).exists():
-            return str(candidate / PART_FILE)
-    if part.uri:
-        return f"{part.uri}/{PART_FILE}"
-    raise MaterializerError(
-        f"Part {part.id[:12]} of the partitioned table in {folder} is missing from the artifact store."
-    )
-
-
-class PartitionedTableMaterializer(Materializer):
-    """The manifest of a partitioned dataset version: ``parts.json``.
-
-    Loading gives the whole table as one pandas DataFrame (the parts
-    concatenated in order), which is what a pipeline step reading the version
-    receives. Commands that need less (statistics, an export, a row diff) read
-    the parts one at a time through :class:`DatasetStores`.
-    """
-
-    NAME = PARTS_MATERIALIZER
-    VERSION = 1
-    TYPES = ("shipyard.data.datasets.PartitionedTable",)
-    FORMAT = "Parquet parts (a manifest of part artifacts)"
-
-    def save(self, value: Any, folder: Path) -> None:
-        text = json.dumps(value.to_json(), sort_keys=True, separators=(",", ":"))
-        (folder / _MANIFEST_FILE).write_text(text, encoding="utf-8")
-
-    def load(self, folder: Path) -> Any:
-        table = self.read(folder)
-        return read_parts([_part_in_store(folder, part) for part in table.parts], table)
-
-    @staticmethod
-    def read(folder: Path) -> PartitionedTable:
-        """The manifest itself."""
-        return PartitionedTable.from_json(json.loads((folder / _MANIFEST_FILE).read_text(encoding="utf-8")))
-
-    def describe(self, folder: Path) -> dict[str, Any]:
-        table = self.read(folder)
-        return {
-            "rows": table.rows,
-            "columns": dict(table.columns),
-            "parts": len(table.parts),
-            "bytes": sum(p.size for p in table.parts),
-        }
-
-
-register_materializer(PartitionedTableMaterializer)
-
-
 # -- reading and writing parts (the tasks run these, here or on workers) -----------------------
-
-
-def _plain_type(kind: pa.DataType) -> pa.DataType:
-    """Dictionary-encoded columns count as their values' type."""
-    import pyarrow as pa
-
-    return kind.value_type if pa.types.is_dictionary(kind) else kind
-
-
-def _csv_options(column_types: dict[str, pa.DataType] | None = None) -> tuple[Any, Any]:
-    import pyarrow.csv as pcsv
-
-    read = pcsv.ReadOptions(block_size=64 << 20)
-    convert = pcsv.ConvertOptions(strings_can_be_null=True, column_types=column_types or {})
-    return read, convert
-
-
-def source_schema(source: str) -> pa.Schema:
-    """The columns and types a file's rows will be stored with (a task).
-
-    Parquet: its footer. CSV: pyarrow's reading of the first block, with
-    dates and times kept as text (as ``data add`` of a single CSV file keeps
-    them). JSON lines: pyarrow's reading of the first block. Index columns a
-    pandas writer may have added are left out.
-    """
-    import pyarrow as pa
-
-    fmt = file_format(source)
-    try:
-        with open_source(source) as fh:
-            if fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                schema = pq.read_schema(fh)
-            elif fmt == "csv":
-                import pyarrow.csv as pcsv
-
-                read, convert = _csv_options()
-                schema = pcsv.open_csv(fh, read_options=read, convert_options=convert).schema
-            else:
-                import pyarrow.json as pjson
-
-                schema = pjson.open_json(fh).schema
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"Cannot read {source}: {exc}") from exc
-    fields = []
-    for field in schema:
-        if _INDEX_COLUMN.match(field.name):
-            continue
-        kind = _plain_type(field.type)
-        if fmt == "csv" and (pa.types.is_temporal(kind)):
-            kind = pa.string()
-        fields.append(pa.field(field.name, kind))
-    return pa.schema(fields)
-
-
-def unify_schemas(files: Sequence[Source], schemas: Sequence[pa.Schema]) -> pa.Schema:
-    """One schema for every part: the files' columns must match; types widen to fit all.
-
-    Raises:
-        DataError: when the files' columns differ.
-    """
-    import pyarrow as pa
-
-    first = schemas[0].names
-    for path, schema in zip(files[1:], schemas[1:], strict=True):
-        if schema.names != first:
-            raise DataError(
-                f"{os.path.basename(str(path))} has columns {schema.names}, but "
-                f"{os.path.basename(str(files[0]))} has {first}; the files of one source "
-                "must share their columns."
-            )
-    fields = []
-    for i, name in enumerate(first):
-        kinds = list(dict.fromkeys(schema.field(i).type for schema in schemas))
-        try:
-            kind = pa.unify_schemas(
-                [pa.schema([pa.field(name, k)]) for k in kinds], promote_options="permissive"
-            ).field(0).type
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            kind = pa.string()  # e.g. numbers in one file and text in another
-        fields.append(pa.field(name, kind))
-    return pa.schema(fields)
 
 
 def _conform(batch: Any, schema: pa.Schema, source: str) -> pa.Table:
@@ -306,17 +108,8 @@ def _source_batches(source: str, schema: pa.Schema, batch_rows: int) -> Iterable
     """A file's record batches; CSV is parsed straight into the schema's types."""
     import pyarrow as pa
 
-    from shipyard.data.statistics import batches
-
     try:
-        if file_format(source) == "csv":
-            import pyarrow.csv as pcsv
-
-            read, convert = _csv_options({f.name: f.type for f in schema})
-            with open_source(source) as fh:
-                yield from pcsv.open_csv(fh, read_options=read, convert_options=convert)
-        else:
-            yield from batches(source, batch_rows=batch_rows)
+        yield from file_batches(source, batch_rows, schema)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"Cannot read {source}: {exc}") from exc
 
@@ -374,18 +167,7 @@ def store_part(source: str, store_url: str, schema: pa.Schema, batch_rows: int =
 
 def read_parts(files: Sequence[Source], table: PartitionedTable | None = None) -> pd.DataFrame:
     """The parts' rows as one DataFrame, in order."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tables = []
-    for path in files:
-        with open_source(path) as fh:
-            tables.append(pq.read_table(fh))
-    if not tables:
-        import pandas as pd
-
-        return pd.DataFrame(columns=table.names if table is not None else [])
-    return pa.concat_tables(tables).to_pandas()
+    return _read_part_files(files, table.names if table is not None else ())
 
 
 def _copy(source: Source, target: Path) -> None:
@@ -495,17 +277,34 @@ class DatasetStores:
         paths = [str(f) for f in files]
         parts: list[Part] = []
         stats = Statistics()
-        with cluster(address, dask_client) as client:
+        if address or dask_client is not None:
+            from shipyard.engine.cluster import check_store_for_cluster
+
+            # Before connecting: a store in memory, or a folder of this machine
+            # with a scheduler elsewhere, cannot work.
+            check_store_for_cluster(self.artifacts, address or dask_client.scheduler.address)  # type: ignore[union-attr]
+        # A folder store by its absolute path: a relative one would resolve
+        # from each worker's own working folder.
+        store_url = self.artifacts.root if self.artifacts.is_local else self.artifacts.url
+        with cluster(address, dask_client) as client, self._workers_see_store(client, address):
             say(f"reading the columns of {len(paths)} files {where(client)}")
             schema = unify_schemas(
                 paths, list(run_tasks(source_schema, paths, dask_client=client, name="shipyard-schema"))
             )
             say(f"writing {len(paths)} Parquet parts and their statistics {where(client)}")
             results = run_tasks(
-                store_part, paths, self.artifacts.url, schema, _BATCH_ROWS,
+                store_part, paths, store_url, schema, _BATCH_ROWS,
                 dask_client=client, name="shipyard-ingest",
             )
-            for result in results:
+            for path, result in zip(paths, results, strict=True):
+                if not self.artifacts.exists(result["id"]):
+                    raise StoreError(
+                        f"The part of {os.path.basename(path)} was written by a Dask worker, but "
+                        f"it is not in the artifact store {self.artifacts.url}: the workers do not "
+                        "share this store.",
+                        hint="Use an artifact store every worker reaches at the same path or URL "
+                        "(object storage, a shared folder), or --address local.",
+                    )
                 parts.append(Part(result["id"], result["rows"], result["size"], None if self.artifacts.is_local else result["uri"]))
                 stats = stats.merge(Statistics.from_json(result["statistics"]))
         table = PartitionedTable(tuple((f.name, str(f.type)) for f in schema), tuple(parts))
@@ -522,6 +321,17 @@ class DatasetStores:
             source=source,
             user=user,
         )
+
+    @contextlib.contextmanager
+    def _workers_see_store(self, client: DaskClient | None, address: str | None) -> Iterator[None]:
+        """On a cluster, with a folder store: every worker must see a folder made in it here."""
+        if client is None:
+            yield
+            return
+        from shipyard.engine.cluster import shared_store_marker
+
+        with shared_store_marker(client, self.artifacts, address):
+            yield
 
     def _save_manifest(self, table: PartitionedTable) -> ArtifactRecord:
         materializer = PartitionedTableMaterializer
@@ -722,7 +532,9 @@ class DatasetStores:
         if not self.is_partitioned(a) and not self.is_partitioned(b):
             return diff(stats_a, stats_b, self.frame(a), self.frame(b))
         shared = [c for c in stats_a.columns if c in stats_b.columns]
-        return diff(stats_a, stats_b, rows_changed=_row_changes_by_part(self._pieces(a), self._pieces(b), shared))
+        pieces_a, pieces_b = self._pieces(a), self._pieces(b)
+        schema = _shared_schema([p[2] for p in pieces_a], [p[2] for p in pieces_b], shared)
+        return diff(stats_a, stats_b, rows_changed=_row_changes_by_part(pieces_a, pieces_b, shared, schema))
 
 
 def diff(
@@ -776,27 +588,63 @@ def diff(
     return out
 
 
+def _shared_schema(files_a: Sequence[str], files_b: Sequence[str], shared: list[str]) -> pa.Schema:
+    """One type for each shared column, fitting both versions' values (from the Parquet footers).
+
+    Rows are hashed with these types on both sides, so a row whose column
+    widened from integers to floats between versions still counts as kept.
+    """
+    import pyarrow as pa
+
+    from shipyard.data.arrowtypes import settle_schemas, source_schema, widen
+
+    side_a = settle_schemas([source_schema(f) for f in files_a])
+    side_b = settle_schemas([source_schema(f) for f in files_b])
+    return pa.schema([pa.field(c, widen(side_a.field(c).type, side_b.field(c).type)) for c in shared])
+
+
+def _frames_alike(a: pd.DataFrame, b: pd.DataFrame, shared: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shared columns of both frames, with one type per column that fits both."""
+    import pyarrow as pa
+
+    from shipyard.data.arrowtypes import cast_batch, widen
+
+    try:
+        table_a = pa.Table.from_pandas(a[shared], preserve_index=False)
+        table_b = pa.Table.from_pandas(b[shared], preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects: compared as they are
+        return a[shared], b[shared]
+    if table_a.schema.equals(table_b.schema):
+        return a[shared], b[shared]
+    schema = pa.schema([pa.field(c, widen(table_a.schema.field(c).type, table_b.schema.field(c).type)) for c in shared])
+    return (
+        cast_batch(table_a, schema, "the first version").to_pandas(),
+        cast_batch(table_b, schema, "the second version").to_pandas(),
+    )
+
+
 def _row_changes(a: pd.DataFrame, b: pd.DataFrame, shared: list[str]) -> dict[str, int]:
     import pandas as pd
 
     if not shared:
         return {"rows_added": len(b), "rows_removed": len(a), "rows_kept": 0}
-    hashes_a = pd.util.hash_pandas_object(a[shared], index=False).value_counts()
-    hashes_b = pd.util.hash_pandas_object(b[shared], index=False).value_counts()
+    a, b = _frames_alike(a, b, shared)
+    hashes_a = pd.util.hash_pandas_object(a, index=False).value_counts()
+    hashes_b = pd.util.hash_pandas_object(b, index=False).value_counts()
     both = hashes_a.index.intersection(hashes_b.index)
     kept = int(pd.concat([hashes_a[both], hashes_b[both]], axis=1).min(axis=1).sum())
     return {"rows_added": len(b) - kept, "rows_removed": len(a) - kept, "rows_kept": kept}
 
 
-def _row_hashes(files: Sequence[str], shared: list[str]) -> pd.Series:
-    """How many times each row (hashed over ``shared``) occurs in the files, read batch by batch."""
+def _row_hashes(files: Sequence[str], shared: list[str], schema: pa.Schema | None = None) -> pd.Series:
+    """How many times each row (hashed over ``shared``, read with ``schema``'s types) occurs in the files."""
     import pandas as pd
 
     from shipyard.data.statistics import batches
 
     counts: list[pd.Series] = []
     for path in files:
-        for batch in batches(path):
+        for batch in batches(path, schema=schema):
             frame = batch.select(shared).to_pandas()
             counts.append(pd.util.hash_pandas_object(frame, index=False).value_counts())
             if len(counts) >= 16:
@@ -807,9 +655,16 @@ def _row_hashes(files: Sequence[str], shared: list[str]) -> pd.Series:
 
 
 def _row_changes_by_part(
-    a: Sequence[tuple[str, int, str]], b: Sequence[tuple[str, int, str]], shared: list[str]
+    a: Sequence[tuple[str, int, str]],
+    b: Sequence[tuple[str, int, str]],
+    shared: list[str],
+    schema: pa.Schema | None = None,
 ) -> dict[str, int]:
-    """Rows added, removed and kept; parts held by both sides are kept unread."""
+    """Rows added, removed and kept; parts held by both sides are kept unread.
+
+    The other parts' rows are hashed with ``schema``'s types (one per shared
+    column, for both sides).
+    """
     rows_a, rows_b = sum(p[1] for p in a), sum(p[1] for p in b)
     if not shared:
         return {"rows_added": rows_b, "rows_removed": rows_a, "rows_kept": 0}
@@ -829,7 +684,7 @@ def _row_changes_by_part(
 
     rest_a, rest_b = unshared(a), unshared(b)
     if rest_a and rest_b:
-        hashes_a, hashes_b = _row_hashes(rest_a, shared), _row_hashes(rest_b, shared)
+        hashes_a, hashes_b = _row_hashes(rest_a, shared, schema), _row_hashes(rest_b, shared, schema)
         both = hashes_a.index.intersection(hashes_b.index)
         kept += int(np.minimum(hashes_a[both].to_numpy(), hashes_b[both].to_numpy()).sum())
     return {"rows_added": rows_b - kept, "rows_removed": rows_a - kept, "rows_kept": kept}

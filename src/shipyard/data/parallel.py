@@ -31,15 +31,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.data.arrowtypes import settle_schemas
 from shipyard.data.sources import FORMATS, DataError, Source, is_url, resolve_files
 from shipyard.data.statistics import (
     BATCH_ROWS,
     Statistics,
     compute_statistics,
     merge_statistics,
+    schema_types,
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from distributed import Client as DaskClient
 
     from shipyard.data.drift import DriftConfig, DriftReport
@@ -172,35 +175,30 @@ def part_statistics(
     types: Mapping[str, str] | None = None,
     columns: Sequence[str] | None = None,
     batch_rows: int = BATCH_ROWS,
+    schema: pa.Schema | None = None,
 ) -> dict[str, Any]:
-    """The statistics of one part as JSON, read where it lives in batches (a task)."""
-    return compute_statistics(source, types=types, columns=columns, batch_rows=batch_rows).to_json()
+    """The statistics of one part as JSON, read where it lives in batches, with ``schema``'s types (a task)."""
+    return compute_statistics(source, types=types, columns=columns, batch_rows=batch_rows, schema=schema).to_json()
 
 
-def parquet_types(parts: Sequence[Source]) -> dict[str, str] | None:
-    """Column types from the Parquet footers of the parts (None when a part is not Parquet).
+def _schema_task(source: str) -> pa.Schema:
+    from shipyard.data.arrowtypes import source_schema
 
-    A column that holds no value in one file (an arrow ``null`` column) takes
-    its type from the files that have values, so every part's statistics of a
-    column are of one type and merge.
+    return source_schema(source, dates_as_text=False)
+
+
+def parts_schema(parts: Sequence[Source], dask_client: DaskClient | None = None) -> pa.Schema:
+    """The column types of all the parts, settled before any part's statistics (one task per part).
+
+    Every part is then read with the same type for a column, so the parts'
+    statistics are of one type and merge: integers in one part and floats in
+    another are floats; a column without a value in one part takes the type
+    of the others; other conflicts are text (see :mod:`shipyard.data.arrowtypes`).
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from shipyard.data.arrowtypes import settle_schemas
 
-    from shipyard.data.sources import file_format, open_source
-
-    if not parts or any(file_format(p) != "parquet" for p in parts):
-        return None
-    found: dict[str, pa.DataType] = {}
-    for part in parts:
-        with open_source(part) as fh:
-            schema = pq.read_schema(fh)
-        for field in schema:
-            if field.name not in found or pa.types.is_null(found[field.name]):
-                found[field.name] = field.type
-    from shipyard.data.statistics import arrow_type
-
-    return {name: arrow_type(kind) for name, kind in found.items() if not pa.types.is_null(kind)}
+    schemas = run_tasks(_schema_task, [str(p) for p in parts], dask_client=dask_client, name="shipyard-schema")
+    return settle_schemas(list(schemas))
 
 
 def partitioned_statistics(
@@ -211,24 +209,26 @@ def partitioned_statistics(
     address: str | None = None,
     dask_client: DaskClient | None = None,
     batch_rows: int = BATCH_ROWS,
+    schema: pa.Schema | None = None,
 ) -> Statistics:
     """Statistics of a partitioned source: one task per part, merged in part order.
 
     Args:
         parts: the parts' paths or URLs (readable from the workers).
-        types: feature types by column; default: from the Parquet footers, else
-            each part's arrow types.
+        types: feature types by column; default: those of the arrow types.
         columns: only these columns (default: all).
         address: a Dask scheduler (``tcp://HOST:PORT`` or ``local``); None runs here.
         dask_client: an open Dask client to use instead of ``address``.
         batch_rows: rows per batch each task reads at a time.
+        schema: the arrow types to read the parts with; default: settled over
+            all the parts first (:func:`parts_schema`).
     """
-    if types is None:
-        types = parquet_types(parts)
     with cluster(address, dask_client) as client:
+        if schema is None:
+            schema = parts_schema(parts, client)
         results = run_tasks(
             part_statistics, [str(p) for p in parts], dict(types or {}),
-            list(columns) if columns is not None else None, batch_rows,
+            list(columns) if columns is not None else None, batch_rows, schema,
             dask_client=client, name="shipyard-statistics",
         )
         return merge_statistics(Statistics.from_json(r) for r in results)
@@ -263,39 +263,40 @@ def partitioned_drift(
 ) -> tuple[Statistics, Statistics, DriftReport]:
     """Statistics of two partitioned sources and the drift between them.
 
-    The current side is read with the reference's column types. When those
-    come from the reference's Parquet footers, the parts of both sides run as
-    one batch of tasks; otherwise the reference's parts run first.
+    The column types of each side are settled over its parts first (one task
+    per part); the current side's statistics are then computed with the
+    reference's feature types, and the parts of both sides run as one batch
+    of tasks.
     """
     from shipyard.data.drift import compare
 
-    ref_types = parquet_types(reference)
     with cluster(address, dask_client) as client:
-        if ref_types is None:
-            ref = partitioned_statistics(reference, dask_client=client)
-            types = {name: column.type for name, column in ref.columns.items()}
-            cur = partitioned_statistics(current, types=types, dask_client=client)
-        else:
-            jobs = [(str(p), ref_types) for p in reference] + [(str(p), ref_types) for p in current]
-            results = list(run_tasks(_typed_part_statistics, jobs, dask_client=client, name="shipyard-drift"))
-            ref = merge_statistics(Statistics.from_json(r) for r in results[: len(reference)])
-            cur = merge_statistics(Statistics.from_json(r) for r in results[len(reference):])
+        schemas = list(
+            run_tasks(_schema_task, [str(p) for p in [*reference, *current]], dask_client=client, name="shipyard-schema")
+        )
+        ref_schema = settle_schemas(schemas[: len(reference)])
+        cur_schema = settle_schemas(schemas[len(reference):])
+        types = schema_types(ref_schema)
+        jobs = [(str(p), types, ref_schema) for p in reference] + [(str(p), types, cur_schema) for p in current]
+        results = list(run_tasks(_typed_part_statistics, jobs, dask_client=client, name="shipyard-drift"))
+        ref = merge_statistics(Statistics.from_json(r) for r in results[: len(reference)])
+        cur = merge_statistics(Statistics.from_json(r) for r in results[len(reference):])
     return ref, cur, compare(ref, cur, config)
 
 
-def _typed_part_statistics(job: tuple[str, Mapping[str, str] | None]) -> dict[str, Any]:
-    source, types = job
-    return part_statistics(source, types)
+def _typed_part_statistics(job: tuple[str, Mapping[str, str], pa.Schema]) -> dict[str, Any]:
+    source, types, schema = job
+    return part_statistics(source, types, schema=schema)
 
 
 __all__ = [
     "cluster",
-    "parquet_types",
     "part_statistics",
     "partition_files",
     "partitioned_drift",
     "partitioned_statistics",
     "partitioned_validation",
+    "parts_schema",
     "run_tasks",
     "where",
 ]

@@ -35,6 +35,7 @@ from shipyard.data.sketches import (
     TopValues,
     hash_values,
 )
+from shipyard.data.sources import DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,6 +44,12 @@ STATS_FORMAT = 1
 BATCH_ROWS = 250_000
 HISTOGRAM_BINS = 20
 _SECONDS_PER_DAY = 86_400
+
+
+class StatisticsMismatch(DataError):
+    """Statistics of one column with values of different types, which cannot be merged."""
+
+    headline = "Statistics do not match"
 
 
 @dataclass
@@ -73,7 +80,27 @@ class ColumnStatistics:
     # -- merging -------------------------------------------------------------
 
     def merge(self, other: ColumnStatistics) -> ColumnStatistics:
-        """Statistics of the rows of both (same column)."""
+        """Statistics of the rows of both (same column, same type).
+
+        A side without any value (a part where the column is empty, whatever
+        type it was read as) adds only its nulls. Categorical and text merge
+        as the first side's type.
+
+        Raises:
+            StatisticsMismatch: when both sides hold values of different types.
+        """
+        if self.type != other.type and not {self.type, other.type} <= {"categorical", "text"}:
+            if other.count == 0:
+                return replace(self, nulls=self.nulls + other.nulls)
+            if self.count == 0:
+                return replace(other, nulls=self.nulls + other.nulls)
+            raise StatisticsMismatch(
+                f"Column {self.name!r} holds {self.type} values ({self.dtype}) in one part and "
+                f"{other.type} values ({other.dtype}) in another; statistics of different types "
+                "do not merge.",
+                hint="Read every part with the same column types (settled over all the parts, "
+                "or a schema's types).",
+            )
         n1, n2 = self.finite_count, other.finite_count
         total = n1 + n2
         delta = other.mean - self.mean
@@ -81,6 +108,7 @@ class ColumnStatistics:
         m2 = self.m2 + other.m2 + delta * delta * n1 * n2 / total if total else 0.0
         return replace(
             self,
+            dtype=_merged_dtype(self.dtype, other.dtype),
             count=self.count + other.count,
             nulls=self.nulls + other.nulls,
             distinct=self.distinct.merge(other.distinct),
@@ -266,6 +294,17 @@ def _quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
 
 def _snap(value: float, dtype: str) -> float:
     return float(round(value)) if dtype.startswith(("int", "uint")) else value
+
+
+def _merged_dtype(a: str, b: str) -> str:
+    """The arrow type to report for two parts: a part of nulls only takes the other's; int and float: float."""
+    if a == b or b in ("", "null"):
+        return a
+    if a in ("", "null"):
+        return b
+    if a.startswith(("int", "uint")) and not b.startswith(("int", "uint")):
+        return b
+    return a
 
 
 def _pick(func: Any, a: Any, b: Any) -> Any:
@@ -476,8 +515,14 @@ def _batch_statistics(batch: pa.RecordBatch | pa.Table, types: Mapping[str, str]
     return Statistics(batch.num_rows, {c.name: c for c in columns})
 
 
-def batches(source: Any, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch | pa.Table]:
-    """Record batches of a DataFrame, arrow Table, file path or URL, or a list of them."""
+def batches(
+    source: Any, *, batch_rows: int = BATCH_ROWS, schema: pa.Schema | None = None
+) -> Iterator[pa.RecordBatch | pa.Table]:
+    """Record batches of a DataFrame, arrow Table, file path or URL, or a list of them.
+
+    Files are read with ``schema``'s column types when it is given (see
+    :func:`shipyard.data.arrowtypes.file_batches`), else with their own.
+    """
     import pyarrow as pa
 
     if isinstance(source, pa.Table):
@@ -487,31 +532,20 @@ def batches(source: Any, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordB
         for start in range(0, max(len(source), 1), batch_rows):
             yield pa.Table.from_pandas(source.iloc[start : start + batch_rows], preserve_index=False)
         return
-    paths = [source] if isinstance(source, (str, Path)) else list(source)
-    for path in paths:
-        yield from _file_batches(path, batch_rows)
+    from shipyard.data.arrowtypes import file_batches
+
+    for path in _paths(source):
+        # Empty CSV cells are missing values, as pandas reads them elsewhere.
+        yield from file_batches(path, batch_rows, schema)
 
 
-def _file_batches(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    import pyarrow.csv as pcsv
-    import pyarrow.json as pjson
-    import pyarrow.parquet as pq
-
-    from shipyard.data.sources import file_format, open_source
-
-    fmt = file_format(path)
-    with open_source(path) as fh:
-        if fmt == "parquet":
-            # pre_buffer=False: with it, pyarrow keeps the whole file's pages in
-            # memory as it goes, and a file larger than memory would not stream.
-            yield from pq.ParquetFile(fh, pre_buffer=False).iter_batches(batch_size=batch_rows)
-        elif fmt == "csv":
-            options = pcsv.ReadOptions(block_size=64 << 20)
-            # Empty cells are missing values, as pandas reads them elsewhere.
-            convert = pcsv.ConvertOptions(strings_can_be_null=True)
-            yield from pcsv.open_csv(fh, read_options=options, convert_options=convert)
-        else:
-            yield from pjson.read_json(fh).to_batches(max_chunksize=batch_rows)
+def _paths(source: Any) -> list[Any] | None:
+    """The file paths of a source (None for a DataFrame or a Table)."""
+    if isinstance(source, (str, Path)):
+        return [source]
+    if hasattr(source, "columns") or hasattr(source, "schema"):
+        return None
+    return list(source)
 
 
 def compute_statistics(
@@ -520,6 +554,7 @@ def compute_statistics(
     types: Mapping[str, str] | None = None,
     columns: Iterable[str] | None = None,
     batch_rows: int = BATCH_ROWS,
+    schema: pa.Schema | None = None,
 ) -> Statistics:
     """Statistics of a table, computed batch by batch and merged.
 
@@ -529,13 +564,42 @@ def compute_statistics(
         types: feature types by column; the others follow their arrow type.
         columns: only these columns (default: all).
         batch_rows: rows per batch.
+        schema: the arrow types to read files with (default: settled over all
+            the files when there are several, see :mod:`shipyard.data.arrowtypes`;
+            one file's own types).
+
+    Raises:
+        DataError: when a file cannot be read.
+        StatisticsMismatch: when the parts of a column hold values of different types.
     """
+    import pyarrow as pa
+
+    from shipyard.data.arrowtypes import settled_schema
+
     wanted = list(columns) if columns is not None else None
-    total = Statistics()
-    for batch in batches(source, batch_rows=batch_rows):
-        part = batch.select(wanted) if wanted is not None else batch
-        total = total.merge(_batch_statistics(part, types or {}))
-    return total
+    paths = _paths(source)
+    if schema is None and paths is not None and len(paths) > 1:
+        # Several files: one type per column for all of them, or their
+        # statistics would not be of the same type and would not merge.
+        schema = settled_schema(paths)
+
+    def compute(schema: pa.Schema | None) -> Statistics:
+        total = Statistics()
+        for batch in batches(paths if paths is not None else source, batch_rows=batch_rows, schema=schema):
+            part = batch.select(wanted) if wanted is not None else batch
+            total = total.merge(_batch_statistics(part, types or {}))
+        return total
+
+    if schema is not None or paths is None:
+        return compute(schema)
+    try:
+        return compute(None)
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc):
+            raise
+        # A CSV value later in the file does not fit the types pyarrow
+        # inferred from its first block: settle them over all rows.
+        return compute(settled_schema(paths))
 
 
 def merge_statistics(parts: Iterable[Statistics]) -> Statistics:
@@ -560,6 +624,7 @@ def schema_types(schema: pa.Schema) -> dict[str, str]:
 __all__ = [
     "ColumnStatistics",
     "Statistics",
+    "StatisticsMismatch",
     "arrow_type",
     "batches",
     "column_statistics",

@@ -296,6 +296,34 @@ def workers_missing_folder(client: Client, folder: str) -> list[str]:
     return sorted(worker for worker, ok in seen.items() if not ok)
 
 
+@contextmanager
+def shared_store_marker(client: Client, store: ArtifactStore, address: str | None) -> Iterator[str | None]:
+    """Check that every connected worker sees a folder artifact store; yield the marker folder.
+
+    For a folder store on a cluster this process did not start (``address``
+    other than ``local``), a marker folder is made in the store for the
+    ``with`` block and every worker must see it. Object storage, and a local
+    cluster of this machine, need no check (None is yielded).
+
+    Raises:
+        ShipyardError: naming the workers that do not see the folder.
+    """
+    if not store.is_local or (address is not None and normalize_address(address) == LOCAL):
+        yield None
+        return
+    with folder_marker(store.root) as marker:
+        blind = workers_missing_folder(client, marker)
+        if blind:
+            raise ShipyardError(
+                f"The artifact store {store.root} is not shared with the Dask worker"
+                f"{'s' if len(blind) > 1 else ''} {', '.join(blind)}: a folder created in it "
+                "here is not there.",
+                hint="Mount the folder at the same path on every worker, or set "
+                "SHIPYARD_ARTIFACTS to object storage (s3://bucket/prefix, gs://...).",
+            )
+        yield marker
+
+
 __all__ = [
     "ENV_ADDRESS",
     "LOCAL",
@@ -306,5 +334,6 @@ __all__ = [
     "is_local_address",
     "is_shared_folder",
     "normalize_address",
+    "shared_store_marker",
     "workers_missing_folder",
 ]

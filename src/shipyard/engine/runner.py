@@ -18,6 +18,14 @@ the session reads that artifact and records each trial as a *child run* of
 the run, in the same transaction as the step run. The step itself never
 touches the metadata store, so it may execute on another machine: only the
 session, in the process that owns the run, writes records.
+
+Likewise a step tagged ``register`` (the YAML pipeline's ``register`` step)
+outputs a registration request: a mapping (or a list of them) with ``model``,
+``bundle`` (a model bundle artifact id) and optionally ``stage``, ``alias``,
+``metrics``, ``data_version``, ``reason`` and ``run_id`` (default: the run that
+produced the bundle). When the step completes, the session records each
+request in the model registry in the same transaction as the step run; a
+cache hit of the step registers nothing again.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +44,14 @@ from shipyard.engine.artifacts import load_value, save_value
 from shipyard.engine.cache import CacheKey, compute_cache_key, explain_miss
 from shipyard.engine.context import StepContext, activate, deactivate
 from shipyard.engine.graph import ArtifactInput, OutputRef, Pipeline, StepNode
-from shipyard.engine.provenance import current_user, environment, git_info, hostname
-from shipyard.engine.step import check_output_type, split_outputs
+from shipyard.engine.provenance import (
+    current_user,
+    environment,
+    git_diff,
+    git_info,
+    hostname,
+)
+from shipyard.engine.step import SINGLE_OUTPUT, check_output_type, split_outputs
 from shipyard.engine.tracebacks import user_traceback
 from shipyard.errors import (
     ArtifactNotFound,
@@ -54,12 +68,15 @@ from shipyard.stores.metadata.records import (
     RunRecord,
     StepRunRecord,
 )
+from shipyard.stores.metadata.registry import Registration
 from shipyard.stores.process import process_token
 
 #: The tag of a step whose output ``trials`` lists child runs to record.
 TRIALS_TAG = "trials"
 #: ``kind`` of the child runs recorded from a ``trials`` step.
 TRIAL_KIND = "trial"
+#: The tag of a step whose output asks for bundles to be registered as model versions.
+REGISTER_TAG = "register"
 
 
 def new_id() -> str:
@@ -240,7 +257,10 @@ def execute_step(task: StepTask, store: ArtifactStore) -> StepOutcome:
                 ) from exc
     except (Exception, SystemExit) as exc:  # sys.exit() in a step fails the step, not the run
         text, where = user_traceback(exc)
-        return StepOutcome(started, time.time(), error=_error_text(exc, where), traceback=text)
+        # Metrics logged before the error are kept (a gate's comparison says why it refused).
+        return StepOutcome(
+            started, time.time(), metrics=dict(ctx.metrics), error=_error_text(exc, where), traceback=text
+        )
     finally:
         deactivate(token)
     return StepOutcome(started, time.time(), outputs, dict(ctx.metrics))
@@ -258,6 +278,7 @@ class RunSession:
         orchestrator: the orchestrator's name, recorded on the run.
         hooks: lifecycle callbacks (progress display).
         project_dir: folder whose git state is recorded.
+        reproduces: id of the run this one reproduces (recorded on the run).
     """
 
     def __init__(
@@ -271,6 +292,7 @@ class RunSession:
         orchestrator: str = "local",
         hooks: RunHooks = NO_HOOKS,
         project_dir: Path | None = None,
+        reproduces: str | None = None,
     ) -> None:
         if isinstance(hooks, type):
             raise TypeError(f"hooks must be an instance, got the class {hooks.__name__}")
@@ -282,6 +304,7 @@ class RunSession:
         self.orchestrator = orchestrator
         self.hooks = hooks
         self.project_dir = project_dir
+        self.reproduces = reproduces
         self.run_id = new_id()
         self.record: RunRecord | None = None
         self.started_at = 0.0
@@ -292,10 +315,15 @@ class RunSession:
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> RunRecord:
-        """Record the run as ``running`` (after marking dead runs as crashed)."""
+        """Record the run as ``running`` (after marking dead runs as crashed).
+
+        With uncommitted changes in the work tree, their patch is stored as an
+        artifact (``git_diff_id``), recorded in the same transaction as the run.
+        """
         self.metadata_store.reap_crashed()
         self.artifact_store.clean_staging()
         git = git_info(self.project_dir)
+        diff = self._save_diff() if git.dirty else None
         self.started_at = time.time()
         run = RunRecord(
             id=self.run_id,
@@ -313,12 +341,22 @@ class RunSession:
             config={"cache": self.cache, **self.config},
             graph=self.pipeline.to_dict(),
             environment=environment(),
+            git_remote=git.remote,
+            git_diff_id=diff.id if diff is not None else None,
+            reproduces=self.reproduces,
         )
         params = {"": self.pipeline.params} | {n.name: dict(n.params_json) for n in self.pipeline}
-        self.metadata_store.start_run(run, {k: v for k, v in params.items() if v})
+        self.metadata_store.start_run(
+            run, {k: v for k, v in params.items() if v}, artifacts=[diff] if diff is not None else []
+        )
         self.record = run
         self.hooks.on_run_start(run_id=self.run_id, pipeline=self.pipeline)
         return run
+
+    def _save_diff(self) -> ArtifactRecord | None:
+        """The work tree's uncommitted changes as a bytes artifact (None without git)."""
+        patch = git_diff(self.project_dir)
+        return save_value(patch, self.artifact_store) if patch is not None else None
 
     def finish(self) -> RunResult:
         """Record the run's final status and return the result."""
@@ -490,6 +528,12 @@ class RunSession:
         """Record an executed step (completed or failed) in one transaction."""
         node = task.node
         key, reason = self._pending.pop(node.name)
+        registrations: list[Registration] = []
+        if outcome.ok and REGISTER_TAG in node.step.tags:
+            try:
+                registrations = self._registrations(node, outcome)
+            except ShipyardError as exc:
+                outcome = replace(outcome, outputs={}, error=exc.message, traceback=None)
         status = "completed" if outcome.ok else "failed"
         record = StepRunRecord(
             id=task.step_run_id,
@@ -509,7 +553,9 @@ class RunSession:
             metrics=dict(outcome.metrics),
         )
         children = self._child_runs(node, outcome) if outcome.ok else []
-        self.metadata_store.record_step(record, outcome.outputs.values(), children=children)
+        self.metadata_store.record_step(
+            record, outcome.outputs.values(), children=children, registrations=registrations
+        )
         duration = outcome.ended_at - outcome.started_at
         result = StepResult(
             node.name, status, reason, duration, record.id, dict(outcome.outputs), outcome.error
@@ -545,6 +591,67 @@ class RunSession:
             step=node.name,
             default_time=outcome.started_at,
         )
+
+    def _registrations(self, node: StepNode, outcome: StepOutcome) -> list[Registration]:
+        """The registration requests a ``register`` step output.
+
+        Raises:
+            ShipyardError: when its output is not a valid request.
+        """
+        from shipyard.config.spec import MODEL_STAGES, alias_problem, model_name_problem
+
+        artifact = outcome.outputs.get(SINGLE_OUTPUT)
+        value = load_value(artifact, self.artifact_store, trust=True) if artifact is not None else None
+        requests = [value] if isinstance(value, Mapping) else value
+        if not isinstance(requests, list) or not all(isinstance(r, Mapping) for r in requests):
+            raise ShipyardError(
+                f"Step {node.name!r} is tagged {REGISTER_TAG!r}: its output must be a registration "
+                f"request (a mapping with model and bundle) or a list of them; got {type(value).__name__}."
+            )
+        bundles = self.metadata_store.get_artifacts(str(r.get("bundle")) for r in requests)
+        user = self.record.user if self.record is not None else current_user()
+        out = []
+        for request in requests:
+            model, bundle = str(request.get("model") or ""), str(request.get("bundle") or "")
+            stage, alias = request.get("stage"), request.get("alias")
+            problems = [
+                model_name_problem(model),
+                None if bundle in bundles and bundles[bundle].materializer == "model-bundle"
+                else f"bundle {bundle[:12] or '(none)'!r} is not a model bundle artifact of this store",
+                None if stage is None or stage in MODEL_STAGES
+                else f"stage {stage!r} is not one of {', '.join(MODEL_STAGES)}",
+                alias_problem(str(alias)) if alias is not None else None,
+            ]
+            if any(problems):
+                raise ShipyardError(
+                    f"Step {node.name!r} asked to register {model!r}, but "
+                    + "; ".join(p for p in problems if p) + "."
+                )
+            metrics = {
+                str(k): float(v) for k, v in dict(request.get("metrics") or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            }
+            out.append(
+                Registration(
+                    model=model,
+                    bundle_id=bundle,
+                    run_id=str(request.get("run_id") or self._producing_run(bundles[bundle])),
+                    data_version=request.get("data_version"),
+                    metrics=metrics,
+                    stage=stage,
+                    alias=alias,
+                    reason=request.get("reason"),
+                    user=user,
+                )
+            )
+        return out
+
+    def _producing_run(self, artifact: ArtifactRecord) -> str:
+        """The run whose step wrote ``artifact`` first (this run when unknown)."""
+        if artifact.producer:
+            with contextlib.suppress(ShipyardError):
+                return self.metadata_store.get_step_run(artifact.producer).run_id
+        return self.run_id
 
     def skip(self, node: StepNode, blocker: str) -> None:
         """Record a step that cannot run because an upstream step failed."""
@@ -617,6 +724,7 @@ def _seconds(value: Any, default: float) -> float:
 
 __all__ = [
     "NO_HOOKS",
+    "REGISTER_TAG",
     "TRIALS_TAG",
     "TRIAL_KIND",
     "RunHooks",

@@ -60,7 +60,7 @@ def _ensure_loaded() -> None:
     if _state["loaded"]:
         return
     _state["loaded"] = True
-    from shipyard.materializers import builtin, tabular
+    from shipyard.materializers import builtin, parts, tabular
 
     for cls in (
         builtin.JsonMaterializer,
@@ -70,6 +70,7 @@ def _ensure_loaded() -> None:
         tabular.DataFrameMaterializer,
         tabular.ArrowTableMaterializer,
         tabular.NumpyMaterializer,
+        parts.PartitionedTableMaterializer,
     ):
         if cls.NAME not in _BY_NAME:
             register_materializer(cls)

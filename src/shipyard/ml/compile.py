@@ -5,6 +5,12 @@ The graph::
     ingest -> [custom steps] -> split -> features -> statistics -> schema -> validate
                                                      statistics -> skew
            features -> preprocess -> [tune] -> train (after validate) -> evaluate -> [gate] -> bundle
+                                                                                    -> [register]
+
+``gate.must_beat`` compares the new model with a registered version: that
+version is looked up when the pipeline is compiled (with the ``models``
+resolver) and its bundle becomes an input of the gate, so the gate's cache key
+covers which version it was.
 
 Problems found here (no file matches ``data``, a column named in the YAML
 missing from the data, a custom step that cannot be imported, a search space
@@ -45,8 +51,11 @@ from shipyard.engine.step import Step, step
 from shipyard.errors import ParamsError, ShipyardError
 from shipyard.ml import steps as std
 from shipyard.stores.metadata.records import DatasetVersionRecord
+from shipyard.stores.metadata.registry import ModelVersionRecord
 
 Resolver = Callable[[str], DatasetVersionRecord]
+#: Finds a registered version by model name and reference (stage, alias, number); None: no such version yet.
+ModelResolver = Callable[[str, str], ModelVersionRecord | None]
 
 
 def _ingest(loaded: LoadedSpec, datasets: Resolver | None) -> tuple[StepNode, list[Source] | None]:
@@ -369,12 +378,69 @@ def _tune_node(loaded: LoadedSpec, model_code: str | None) -> StepNode:
     )
 
 
-def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pipeline:
+def _default_metric(spec: Any) -> str | None:
+    """The metric ``must_beat`` compares by default (the tune default), when the model tells the task."""
+    from shipyard.ml.tune import default_metric
+
+    params = dict(spec.train.params)
+    try:
+        task = spec.train.task or _model_task(spec.train.model, params)
+        proba = task == "classification" and _has_proba(spec.train.model, params)
+    except Exception:  # an estimator scikit-learn cannot classify: the gate decides at run time
+        return None
+    return default_metric(task, proba) if task is not None else None
+
+
+def _gate_node(
+    loaded: LoadedSpec, metrics: OutputRef, models: ModelResolver | None
+) -> StepNode:
+    """The gate: thresholds, and the registered version to beat (looked up now)."""
+    spec = loaded.spec
+    assert spec.gate is not None
+    gate = spec.gate
+    thresholds = {name: bound.model_dump() for name, bound in gate.thresholds.items()}
+    inputs: dict[str, OutputRef | ArtifactInput] = {"metrics": metrics}
+    params: dict[str, Any] = {"thresholds": thresholds}
+    optional = ["model", "eval_split", "champion"]
+    must = gate.must_beat
+    if must is None:
+        optional.append("must_beat")
+    else:
+        where = loaded.where("gate", "must_beat")
+        name = must.model or (spec.registration.name if spec.registration else None)
+        if name is None:
+            raise ConfigError(
+                [f"{where}: gate.must_beat needs a model: set gate.must_beat.model, or register: {{name: ...}}"]
+            )
+        if models is None:
+            raise ConfigError([f"{where}: gate.must_beat compares with the model registry, but no store was given"])
+        try:
+            version = models(name, must.stage)
+        except ShipyardError as exc:
+            raise ConfigError([f"{where}: {exc.message}"], hint=exc.hint) from None
+        inputs |= {"model": OutputRef("train"), "eval_split": OutputRef("split", "eval")}
+        if version is not None:
+            inputs["champion"] = ArtifactInput(version.bundle_id)
+        params["must_beat"] = {
+            "model": name,
+            "stage": must.stage,
+            "version": version.version if version is not None else None,
+            "bundle": version.bundle_id if version is not None else None,
+            "metric": must.metric or (spec.tune.metric if spec.tune is not None else None) or _default_metric(spec),
+            "margin": must.margin,
+        }
+    return _node("gate", std.gate, inputs, params, optional=tuple(optional))
+
+
+def compile_spec(
+    loaded: LoadedSpec, *, datasets: Resolver | None = None, models: ModelResolver | None = None
+) -> Pipeline:
     """The pipeline a loaded spec describes.
 
     Args:
         loaded: the validated YAML.
         datasets: finds a dataset version by ``name@version`` (for ``data: taxi@3``).
+        models: finds a registered model version (for ``gate.must_beat``).
 
     Raises:
         ConfigError: for missing data files, columns or custom steps, naming the line.
@@ -495,8 +561,7 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
     ]
     metrics = OutputRef("evaluate", "metrics")
     if spec.gate:
-        thresholds = {name: bound.model_dump() for name, bound in spec.gate.items()}
-        nodes.append(_node("gate", std.gate, {"metrics": metrics}, {"thresholds": thresholds}))
+        nodes.append(_gate_node(loaded, metrics, models))
         metrics = OutputRef("gate")
     nodes.append(
         _node(
@@ -511,6 +576,16 @@ def compile_spec(loaded: LoadedSpec, *, datasets: Resolver | None = None) -> Pip
             },
         )
     )
+    if spec.registration is not None:
+        register = spec.registration
+        nodes.append(
+            _node(
+                "register",
+                std.register,
+                {"bundle": OutputRef("bundle"), "metrics": metrics, "data": OutputRef("ingest")},
+                {"name": register.name, "stage": register.stage, "alias": register.alias},
+            )
+        )
     return Pipeline(spec.name, nodes, source=str(loaded.path))
 
 
@@ -530,16 +605,21 @@ def _node(
 
 
 def load_yaml_pipeline(
-    path: str | Path, overrides: Sequence[str] = (), *, datasets: Resolver | None = None
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    datasets: Resolver | None = None,
+    models: ModelResolver | None = None,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Load, validate and compile a YAML pipeline.
 
     Returns:
         The pipeline and the config to record on its run (the YAML as loaded,
-        the overrides, the file).
+        the overrides, the file, and the registered version ``gate.must_beat``
+        compares with).
     """
     loaded = load_spec(path, overrides)
-    pipeline = compile_spec(loaded, datasets=datasets)
+    pipeline = compile_spec(loaded, datasets=datasets, models=models)
     config = {
         "kind": "yaml",
         "file": str(path),
@@ -547,7 +627,11 @@ def load_yaml_pipeline(
         "spec": json.loads(json.dumps(loaded.raw, default=str)),
         "overrides": list(overrides),
     }
+    gate = next((node for node in pipeline if node.name == "gate"), None)
+    if gate is not None and gate.params.get("must_beat") is not None:
+        must = gate.params["must_beat"]
+        config["must_beat"] = {k: must[k] for k in ("model", "stage", "version", "bundle")}
     return pipeline, config
 
 
-__all__ = ["compile_spec", "load_yaml_pipeline", "required_columns"]
+__all__ = ["ModelResolver", "compile_spec", "load_yaml_pipeline", "required_columns"]

@@ -16,7 +16,10 @@ The output is either
 * **one file** (``preds.parquet``, ``.csv`` or ``.jsonl``): the parts'
   predictions in input order, as if the input were one file; or
 * **a folder of parts** (a path without an extension): ``part-00000.parquet``...,
-  one per input part, in the same order with the same rows.
+  one per input part, in the same order with the same rows. An existing
+  folder is replaced only when it holds nothing but such parts (an earlier
+  output); a folder holding anything else, the current folder (``.``) or a
+  folder that holds it is refused.
 
 Parts are first written into a hidden folder next to the output and the
 output appears only when every part is done (the folder renamed into place,
@@ -28,7 +31,9 @@ schema and training statistics, as for one file.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import sys
 import threading
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
 
 #: File name of the i-th part in a folder output.
 PART_NAME = "part-{index:05d}.parquet"
+_PART_FILE = re.compile(r"^part-\d{5,}\.parquet$")
 _local = threading.local()
 
 
@@ -199,7 +205,38 @@ def _part_name(index: int, fmt: str | None) -> str:
     return f"part-{index:05d}.{fmt}"
 
 
+def check_output_path(output: Path) -> None:
+    """Refuse an output path that names the current folder or one holding it (``.``, ``..``).
+
+    Raises:
+        DataError: for such a path.
+    """
+    here = Path.cwd().resolve()
+    target = output.resolve()
+    if output.name in ("", ".", "..") or target == here or target in here.parents:
+        raise DataError(
+            f"The output {output} is the current folder or one that holds it; predictions go "
+            "to a new file or folder.",
+            hint="Give a file name ending in .parquet, .csv or .jsonl, or a new folder name.",
+        )
+
+
+def is_previous_output(folder: Path) -> bool:
+    """True for a folder holding only the parts of an earlier folder output (or nothing)."""
+    return all(_PART_FILE.match(p.name) and p.is_file() and not p.is_symlink() for p in folder.iterdir())
+
+
 def _check_output(output: Path, sources: Sequence[str], folder_output: bool) -> None:
+    check_output_path(output)
+    if folder_output and output.exists():
+        if not output.is_dir():
+            raise DataError(f"{output} is a file; a folder output needs a folder path.")
+        if not is_previous_output(output):
+            raise DataError(
+                f"The output folder {output} holds files other than the parts of earlier "
+                "predictions (part-00000.parquet...); it is left as it is.",
+                hint="Give a new (or empty) folder, or a file name ending in .parquet, .csv or .jsonl.",
+            )
     if not output.parent.is_dir():
         raise DataError(f"The folder of {output} does not exist.")
     if not folder_output:
@@ -230,13 +267,25 @@ def _merge(summary: BatchSummary, result: dict[str, Any], seen: Any) -> Any:
 
 
 def _publish_folder(staging: Path, output: Path) -> None:
-    """Rename the finished parts folder into place (an existing folder output is replaced)."""
+    """Rename the finished parts folder into place.
+
+    An existing output folder is replaced only when it holds nothing but the
+    parts of earlier predictions (checked again once it is moved aside, so a
+    file added meanwhile is never deleted); anything else is refused.
+    """
     if output.exists() and not output.is_dir():
         raise DataError(f"{output} is a file; a folder output needs a folder path.")
     old = None
     if output.exists():
         old = output.with_name(f".{output.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.old")
         os.rename(output, old)
+        if not is_previous_output(old):
+            os.rename(old, output)
+            raise DataError(
+                f"The output folder {output} holds files other than the parts of earlier "
+                "predictions; it is left as it is.",
+                hint="Give a new (or empty) folder, or a file name ending in .parquet, .csv or .jsonl.",
+            )
     try:
         os.rename(staging, output)
     except OSError:
@@ -244,7 +293,11 @@ def _publish_folder(staging: Path, output: Path) -> None:
             os.rename(old, output)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        for part in old.iterdir():
+            if _PART_FILE.match(part.name):
+                part.unlink()
+        with contextlib.suppress(OSError):  # not empty: a file added meanwhile stays
+            old.rmdir()
 
 
 def _join(staging: Path, files: Sequence[Path], rows: Sequence[int], output: Path, fmt: str | None) -> None:
@@ -283,4 +336,4 @@ def _join_parquet(files: Sequence[Path], target: Path) -> None:
                 writer.write_table(table)
 
 
-__all__ = ["PART_NAME", "output_is_folder", "predict_parts", "score_part"]
+__all__ = ["PART_NAME", "check_output_path", "is_previous_output", "output_is_folder", "predict_parts", "score_part"]

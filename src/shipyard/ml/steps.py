@@ -1,7 +1,7 @@
 """``shipyard.ml.steps`` provides the standard steps a YAML pipeline compiles to.
 
 ingest -> [custom steps] -> split -> features -> preprocess -> [tune] -> train ->
-evaluate -> [gate] -> bundle. Heavy libraries are imported inside the steps,
+evaluate -> [gate] -> bundle -> [register]. Heavy libraries are imported inside the steps,
 so a fully cached run never loads pandas or scikit-learn.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shipyard.engine.context import get_step_context, log_metrics
-from shipyard.engine.runner import TRIALS_TAG
+from shipyard.engine.runner import REGISTER_TAG, TRIALS_TAG
 from shipyard.engine.step import step
 from shipyard.errors import ShipyardError
 from shipyard.stores.metadata.records import ArtifactRecord
@@ -418,8 +418,22 @@ def evaluate(
 
 
 @step
-def gate(metrics: dict, thresholds: dict) -> dict:
-    """Fail the run unless every threshold holds on the eval split."""
+def gate(
+    metrics: dict,
+    thresholds: dict,
+    model: ModelBundle | None = None,
+    eval_split: pd.DataFrame | None = None,
+    champion: ModelBundle | None = None,
+    must_beat: dict | None = None,
+) -> dict:
+    """Fail the run unless every threshold holds on the eval split (and the model beats ``champion``).
+
+    With ``must_beat`` (``model``, ``stage``, ``version``, ``metric``,
+    ``margin``), the new model and ``champion`` (the registered version to
+    beat, when there is one) score this run's eval split with the same
+    metric; the new one must be at least ``margin`` better. The comparison is
+    logged as ``must_beat.*`` metrics, whether it passes or not.
+    """
     failures = []
     for name, bound in thresholds.items():
         value = metrics.get(f"eval.{name}")
@@ -430,9 +444,69 @@ def gate(metrics: dict, thresholds: dict) -> dict:
             failures.append(f"eval {name} {value:.4g} is below the minimum {bound['min']:g}")
         if bound.get("max") is not None and value > bound["max"]:
             failures.append(f"eval {name} {value:.4g} is above the maximum {bound['max']:g}")
+    if must_beat is not None:
+        assert model is not None and eval_split is not None
+        problem = _must_beat(model, eval_split, champion, must_beat)
+        if problem is not None:
+            failures.append(problem)
     if failures:
         raise GateFailed("the model is not accepted: " + "; ".join(failures))
     return metrics
+
+
+def _must_beat(model: ModelBundle, eval_split: pd.DataFrame, champion: ModelBundle | None, spec: dict) -> str | None:
+    """Score the new model and the champion on the eval split; why the new one loses, or None."""
+    from shipyard.bundle.bundle import Predictor
+    from shipyard.config.spec import MAXIMIZED_METRICS
+    from shipyard.ml.metrics import split_metrics
+    from shipyard.ml.tune import default_metric
+
+    metric = spec.get("metric") or default_metric(model.task, hasattr(model.model, "predict_proba"))
+    margin = float(spec.get("margin") or 0.0)
+    target = f"{spec['model']}@{spec['stage']}"
+    label = model.label["name"]
+
+    def score(bundle: ModelBundle, transforms: bool) -> float | None:
+        predicted = Predictor(bundle, apply_transforms=transforms).predict_frame(eval_split)
+        return split_metrics(
+            eval_split, predicted, label=label, task=bundle.task, classes=bundle.classes, names=[metric]
+        ).get(metric)
+
+    # The split already went through this pipeline's custom steps: apply the
+    # champion's own only when they differ.
+    candidate = score(model, False)
+    if candidate is None:
+        return f"eval {metric} of the new model could not be computed (must_beat)"
+    log_metrics({"must_beat.candidate": candidate, "must_beat.margin": margin})
+    if champion is None:
+        log_metrics({"must_beat.compared": 0, "must_beat.passed": 1})
+        return None
+    if champion.task != model.task or (champion.label or {}).get("name") != label:
+        return (
+            f"{target} (v{spec.get('version')}) predicts {champion.label.get('name')!r} "
+            f"({champion.task}), not {label!r} ({model.task}): they cannot be compared"
+        )
+    try:
+        current = score(champion, list(champion.transforms) != list(model.transforms))
+    except ShipyardError as exc:
+        return f"{target} (v{spec.get('version')}) cannot score this run's eval split: {exc.message}"
+    if current is None:
+        return f"eval {metric} of {target} could not be computed (must_beat)"
+    better = metric in MAXIMIZED_METRICS
+    improvement = candidate - current if better else current - candidate
+    passed = improvement >= margin - 1e-12
+    log_metrics({
+        "must_beat.compared": 1, "must_beat.champion": current, "must_beat.improvement": improvement,
+        "must_beat.passed": int(passed), "must_beat.version": float(spec.get("version") or 0),
+    })
+    if passed:
+        return None
+    direction = "higher" if better else "lower"
+    return (
+        f"eval {metric} {candidate:.4g} does not beat {target} (v{spec.get('version')}) {current:.4g}"
+        + (f" by the margin {margin:g}" if margin else "")
+        + f" ({direction} is better)"
+    )
 
 
 @step
@@ -467,6 +541,31 @@ def bundle(
     )
 
 
+@step(tags=(REGISTER_TAG,))
+def register(
+    bundle: ArtifactRecord,
+    metrics: dict,
+    data: ArtifactRecord,
+    name: str,
+    stage: str | None = None,
+    alias: str | None = None,
+) -> dict:
+    """Ask for the bundle to be registered as a version of the model ``name``.
+
+    The step only describes the registration (a step never writes to a
+    store): the run records it in the model registry together with this step
+    run. A cache hit of this step registers nothing again.
+    """
+    return {
+        "model": name,
+        "bundle": bundle.id,
+        "stage": stage,
+        "alias": alias,
+        "metrics": {k: v for k, v in metrics.items() if "[" not in k},
+        "data_version": data.id,
+    }
+
+
 __all__ = [
     "Evaluation",
     "Fitted",
@@ -481,6 +580,7 @@ __all__ = [
     "ingest_dataset",
     "ingest_sql",
     "preprocess",
+    "register",
     "schema",
     "skew",
     "split",

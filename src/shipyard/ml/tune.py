@@ -101,6 +101,12 @@ class Dimension:
             return iter(self.values)
         return iter(range(int(self.values[0]), int(self.values[1]) + 1))
 
+    def value_at(self, index: int) -> Any:
+        """The ``index``-th value of :meth:`grid` (choice and int only), without listing them."""
+        if self.form == "choice":
+            return self.values[index]
+        return int(self.values[0]) + index
+
     def sample(self, rng: np.random.Generator) -> Any:
         """One value drawn with ``rng``."""
         if self.form == "choice":
@@ -147,9 +153,29 @@ def grid_candidates(dims: Sequence[Dimension], limit: int | None = None) -> list
             f"A grid needs choice or int values; {', '.join(continuous)} "
             f"{'is' if len(continuous) == 1 else 'are'} continuous."
         )
-    names = [d.name for d in dims]
-    combos = itertools.product(*(d.grid() for d in dims))
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.islice(combos, limit)]
+    return list(itertools.islice(iter_grid(dims), limit))
+
+
+def iter_grid(dims: Sequence[Dimension]) -> Iterator[dict[str, Any]]:
+    """Every combination in grid order (the last param varies fastest), one at a time.
+
+    The i-th combination is computed from i (each param's index is a digit of
+    i in mixed radix), so no range is ever listed: a grid over ``int: [1,
+    1000000000]`` costs only the combinations taken.
+    """
+    sizes = [d.size() for d in dims]
+    if any(size is None for size in sizes):
+        raise TuneError("A grid needs choice or int values.")
+    if any(size is not None and size <= 0 for size in sizes):
+        return
+    total = math.prod(s for s in sizes if s is not None)
+    for number in range(total):
+        values: list[Any] = []
+        rest = number
+        for dim, size in zip(reversed(dims), reversed(sizes), strict=True):
+            rest, index = divmod(rest, size)  # type: ignore[arg-type]
+            values.append(dim.value_at(index))
+        yield dict(zip([d.name for d in dims], reversed(values), strict=True))
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -177,7 +203,7 @@ def random_candidates(dims: Sequence[Dimension], n: int, seed: int) -> list[dict
                     break
                 candidate = {d.name: d.sample(rng) for d in dims}
             else:  # nearly exhausted: the first combination not proposed yet
-                candidate = next(c for c in grid_candidates(dims) if _canonical(c) not in seen)
+                candidate = next(c for c in iter_grid(dims) if _canonical(c) not in seen)
             seen.add(_canonical(candidate))
         out.append(candidate)
     return out
@@ -446,8 +472,25 @@ class PoolExecutor(Executor):
                 out.append(_failed(number, params, exc, self.name))
         return out
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, abort: bool = False) -> None:
+        """Shut the pool down: after the running trials end, or (``abort``) at once.
+
+        Aborting (an error or Ctrl-C in the search) cancels the trials not
+        started and terminates the processes running the others.
+        """
+        if not abort:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            return
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
 
 
 class DaskExecutor(Executor):
@@ -528,8 +571,10 @@ def open_executor(data: TrialData, *, workers: int | None, jobs: int) -> Iterato
     pool = PoolExecutor(data, count)
     try:
         yield pool
-    finally:
-        pool.close()
+    except BaseException:
+        pool.close(abort=True)  # Ctrl-C or an error: do not wait for the running fits
+        raise
+    pool.close()
 
 
 # -- the search ---------------------------------------------------------------------

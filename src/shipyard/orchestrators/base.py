@@ -37,8 +37,11 @@ class Orchestrator(ABC):
         config: Mapping[str, Any] | None = None,
         hooks: RunHooks = NO_HOOKS,
         project_dir: Path | None = None,
+        reproduces: str | None = None,
     ) -> RunResult:
         """Run ``pipeline`` and return how it ended (a failed step does not raise).
+
+        ``reproduces`` names the run this one reproduces (recorded on the run).
 
         Raises:
             KeyboardInterrupt: after recording the run as crashed.
@@ -52,6 +55,7 @@ class Orchestrator(ABC):
             orchestrator=self.TYPE,
             hooks=hooks,
             project_dir=project_dir,
+            reproduces=reproduces,
         )
         session.start()
         try:

@@ -52,9 +52,8 @@ from shipyard.engine.cluster import (
     LOCAL,
     check_store_for_cluster,
     connect,
-    folder_marker,
     normalize_address,
-    workers_missing_folder,
+    shared_store_marker,
 )
 from shipyard.engine.graph import OutputRef, Pipeline
 from shipyard.engine.hashing import is_user_file
@@ -142,19 +141,7 @@ class DaskOrchestrator(Orchestrator):
     @contextlib.contextmanager
     def _shared_folder_marker(self, client: Any, store: ArtifactStore) -> Iterator[str | None]:
         """For a folder store on a cluster we did not start: a marker every worker must see."""
-        if not store.is_local or self.address == LOCAL:
-            yield None
-            return
-        with folder_marker(store.root) as marker:
-            blind = workers_missing_folder(client, marker)
-            if blind:
-                raise ShipyardError(
-                    f"The artifact store {store.root} is not shared with the Dask worker"
-                    f"{'s' if len(blind) > 1 else ''} {', '.join(blind)}: a folder created in it "
-                    "here is not there.",
-                    hint="Mount the folder at the same path on every worker, or set "
-                    "SHIPYARD_ARTIFACTS to object storage (s3://bucket/prefix, gs://...).",
-                )
+        with shared_store_marker(client, store, self.address) as marker:
             yield marker
 
     def _execute(self, session: RunSession) -> None:

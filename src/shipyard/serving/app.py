@@ -47,6 +47,8 @@ class ServiceInfo:
     run_id: str | None = None
     data_version: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
+    #: When served from the model registry: model, version, stage, aliases, ref.
+    registry: dict[str, Any] | None = None
 
 
 @dataclass
@@ -326,6 +328,7 @@ def build_app(
         return {
             "name": info.name,
             "version": info.version,
+            "registry": info.registry,
             "bundle_id": info.bundle_id,
             "run_id": info.run_id,
             "data_version": info.data_version,

@@ -2,15 +2,16 @@
 
 ``shipyard serve`` calls :func:`serve`. With several workers, uvicorn starts
 each from :func:`app_from_env`, which reads the same settings from the
-environment and loads the bundle in the worker.
+environment and loads the bundle in the worker. A model from the registry
+(``NAME@production``) is resolved to its version once, before the workers
+start, so they all serve the same one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 ENV_CONFIG = "SHIPYARD_SERVE_CONFIG"
-STAGE_REF = re.compile(r"^(?P<model>[A-Za-z0-9_][\w.-]*)@(?P<stage>staging|production|archived|latest|\d+)$")
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,32 @@ class ServeConfig:
     log_interval: float = 5.0
     trust: bool = False
     onnx: bool = False
+    requested: str | None = None
+
+
+def is_registry_ref(client: Any, ref: str) -> bool:
+    """True when ``ref`` names a registered model: ``NAME@REF``, or a model's bare name.
+
+    A bare name is the model's only when a model of that name exists (it wins
+    over a run id prefix spelled the same); ``latest`` and folders never are.
+    """
+    from shipyard.config.spec import MODEL_NAME
+
+    if "@" in ref:
+        return True
+    if ref == "latest" or Path(ref).exists() or not MODEL_NAME.fullmatch(ref):
+        return False
+    return ref in client.models.tables.names()
 
 
 def resolve(ref: str, project: str | None, *, trust: bool, onnx: bool = False) -> tuple[Any, Any, Any]:
-    """The predictor, service info and artifact store for a run, bundle or ``MODEL@STAGE``.
+    """The predictor, service info and artifact store for a run, a bundle or a registered model.
 
-    With ``onnx``, the predictor runs the model with ONNX Runtime when it can
-    (see :mod:`shipyard.bundle.onnx`).
+    ``ref`` is a run id, a bundle id, ``latest``, or a model from the registry:
+    ``NAME@production``, ``NAME@staging``, ``NAME@3``, ``NAME@champion``,
+    ``NAME@latest`` or ``NAME`` alone (its production version). With
+    ``onnx``, the predictor runs the model with ONNX Runtime when it can (see
+    :mod:`shipyard.bundle.onnx`).
 
     Raises:
         ShipyardError: when nothing matches.
@@ -50,21 +69,15 @@ def resolve(ref: str, project: str | None, *, trust: bool, onnx: bool = False) -
     from shipyard.serving.app import ServiceInfo
 
     client = Client(project)
-    if STAGE_REF.match(ref) and not ref.startswith("latest"):
-        registry = getattr(client, "registry", None)
-        if registry is None:
-            raise ShipyardError(
-                f"{ref!r} names a model in the registry, which this version does not have yet.",
-                hint="Serve a run (shipyard serve RUN_ID), a bundle id, or latest.",
-            )
-    record = client.find_bundle(ref)
+    version = client.models.resolve(ref) if is_registry_ref(client, ref) else None
+    record = client.metadata_store.get_artifact(version.bundle_id) if version else client.find_bundle(ref)
     predictor = client.load_bundle(record.id, trust=trust)
     bundle = predictor.bundle
     if onnx:
         from shipyard.bundle.bundle import Predictor
 
         predictor = Predictor(bundle, runtime="onnx")
-    run = client.get_run(bundle.run_id) if bundle.run_id else None
+    run = _run_or_none(client, bundle.run_id)
     info = ServiceInfo(
         name=run.pipeline if run is not None else "model",
         version=record.id[:12],
@@ -73,7 +86,39 @@ def resolve(ref: str, project: str | None, *, trust: bool, onnx: bool = False) -
         data_version=bundle.data_version,
         metrics=dict(bundle.metrics),
     )
+    if version is not None:
+        info.name, info.version = version.model, str(version.version)
+        info.registry = {
+            "model": version.model,
+            "version": version.version,
+            "stage": version.stage,
+            "aliases": list(version.aliases),
+            "ref": ref,
+        }
     return predictor, info, client.artifact_store
+
+
+def _run_or_none(client: Any, run_id: str | None) -> Any:
+    """The run that made a bundle; None for a bundle made elsewhere (e.g. registered from a folder)."""
+    from shipyard.errors import RunNotFound
+
+    if not run_id:
+        return None
+    try:
+        return client.get_run(run_id)
+    except RunNotFound:
+        return None
+
+
+def pinned(config: ServeConfig) -> ServeConfig:
+    """The config with a registry reference fixed to the version it names now (for workers)."""
+    from shipyard.client import Client
+
+    with Client(config.project) as client:
+        if not is_registry_ref(client, config.ref):
+            return config
+        version = client.models.resolve(config.ref)
+    return replace(config, ref=version.ref, requested=config.requested or config.ref)
 
 
 def make_app(config: ServeConfig) -> FastAPI:
@@ -82,6 +127,8 @@ def make_app(config: ServeConfig) -> FastAPI:
     from shipyard.serving.log import PredictionLog
 
     predictor, info, store = resolve(config.ref, config.project, trust=config.trust, onnx=config.onnx)
+    if info.registry is not None and config.requested:
+        info.registry["ref"] = config.requested
     log = (
         PredictionLog(store, info.bundle_id, predictor.bundle.features, interval=config.log_interval)
         if config.log
@@ -116,7 +163,7 @@ def serve(config: ServeConfig, *, host: str, port: int, workers: int = 1, access
     import uvicorn
 
     if workers > 1:
-        os.environ[ENV_CONFIG] = json.dumps(asdict(config))
+        os.environ[ENV_CONFIG] = json.dumps(asdict(pinned(config)))
         uvicorn.run(
             "shipyard.serving.server:app_from_env", factory=True, host=host, port=port,
             workers=workers, log_level="info", access_log=access_log, timeout_graceful_shutdown=30,
@@ -126,4 +173,4 @@ def serve(config: ServeConfig, *, host: str, port: int, workers: int = 1, access
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, timeout_graceful_shutdown=30)
 
 
-__all__ = ["ServeConfig", "app_from_env", "make_app", "read_token", "resolve", "serve"]
+__all__ = ["ServeConfig", "app_from_env", "is_registry_ref", "make_app", "pinned", "read_token", "resolve", "serve"]

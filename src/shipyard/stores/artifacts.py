@@ -10,6 +10,12 @@ only when it is complete:
   atomic;
 * on object storage the files are uploaded first and the manifest last; an
   artifact without its manifest does not exist for readers.
+
+Object storage settings: ``options`` are fsspec storage options (e.g.
+``endpoint_url`` for an S3-compatible server); for ``s3://`` URLs without one,
+``SHIPYARD_S3_ENDPOINT_URL`` names the endpoint. Credentials come from the
+environment or fsspec's configuration; a ``${VAR}`` in the URL or an option
+value is replaced by the environment variable's value when the store opens.
 """
 
 from __future__ import annotations
@@ -23,18 +29,23 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ArtifactNotFound, StoreError
 from shipyard.stores.process import process_alive
+from shipyard.stores.secrets import expand
 
 MANIFEST = ".manifest.json"
 _STAGING = ".tmp"
 _HOST = socket.gethostname().replace("-", "_")
 _LOCAL_PROTOCOLS = {"file", "local"}
+_S3_PROTOCOLS = {"s3", "s3a"}
+_BUCKET_PROTOCOLS = {*_S3_PROTOCOLS, "gs", "gcs", "az", "abfs", "abfss"}
+#: Endpoint of an S3-compatible server (MinIO, Ceph, ...) for ``s3://`` artifact stores.
+ENV_S3_ENDPOINT = "SHIPYARD_S3_ENDPOINT_URL"
 
 
 @dataclass(frozen=True)
@@ -87,17 +98,29 @@ class ArtifactStore:
         url: an fsspec URL or a local path, e.g. ``file:///data/artifacts`` or
             ``s3://bucket/prefix``.
         cache_dir: where artifacts from a remote store are downloaded to be read.
+        options: fsspec storage options of the filesystem (``endpoint_url``,
+            ``profile``, ...); values may refer to environment variables (``${VAR}``).
 
     Raises:
-        StoreError: when the URL's filesystem is unknown or its package is missing.
+        StoreError: when the URL's filesystem is unknown or its package is missing,
+            or its bucket cannot be reached.
     """
 
-    def __init__(self, url: str, *, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, url: str, *, cache_dir: Path | None = None, options: Mapping[str, Any] | None = None
+    ) -> None:
         import fsspec
 
         self.url = url
+        self.options = dict(options or {})
+        target = expand(url, what=f"The artifact store URL {url!r}")
         try:
-            self.fs, root = fsspec.core.url_to_fs(url)
+            storage = _storage_options(target, self.options)
+            self.fs, root = fsspec.core.url_to_fs(target, **storage)
+        except TypeError as exc:
+            raise StoreError(
+                f"The artifact store {url!r} does not take the options {sorted(self.options)}: {exc}."
+            ) from exc
         except ImportError as exc:
             raise StoreError(
                 f"Artifact store {url!r} needs a package that is not installed: {exc}.",
@@ -118,6 +141,31 @@ class ArtifactStore:
                 raise StoreError(
                     f"Cannot create the artifact store folder {self.root!r}: {exc.strerror}."
                 ) from exc
+        elif protocols & _BUCKET_PROTOCOLS:
+            self._check_bucket(protocols)
+
+    def _check_bucket(self, protocols: set[str]) -> None:
+        """Fail now, with a clear message, when the bucket cannot be reached."""
+        bucket = self.root.strip("/").split("/", 1)[0]
+        if not bucket:
+            raise StoreError(f"The artifact store URL {self.url!r} names no bucket.")
+        hint = "Create the bucket, or check the credentials in the environment"
+        if protocols & _S3_PROTOCOLS:
+            hint += f" and the endpoint ({ENV_S3_ENDPOINT} or the stack's artifacts.endpoint_url option)"
+        try:
+            self.fs.info(bucket)
+        except FileNotFoundError as exc:
+            raise StoreError(
+                f"The bucket {bucket!r} of the artifact store {self.url!r} does not exist "
+                "(or these credentials cannot see it).",
+                hint=hint + ".",
+            ) from exc
+        except Exception as exc:  # the filesystem's own errors (network, credentials)
+            raise StoreError(
+                f"Cannot reach the bucket {bucket!r} of the artifact store {self.url!r}: "
+                f"{type(exc).__name__}: {exc}.",
+                hint=hint + ".",
+            ) from exc
 
     # -- locations -------------------------------------------------------
 
@@ -134,6 +182,8 @@ class ArtifactStore:
         manifest = f"{self._key_path(artifact_id)}/{MANIFEST}"
         if self.is_local:
             return os.path.exists(manifest)
+        # Another process may have written it since this one listed the folder.
+        self.fs.invalidate_cache(self._key_path(artifact_id))
         return bool(self.fs.exists(manifest))
 
     # -- writing ---------------------------------------------------------
@@ -263,6 +313,7 @@ class ArtifactStore:
             if not folder.exists():
                 return []
             return sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
+        self.fs.invalidate_cache(base)
         if not self.fs.exists(base):
             return []
         return sorted(
@@ -300,4 +351,19 @@ class ArtifactStore:
         return removed
 
 
-__all__ = ["MANIFEST", "ArtifactStore", "StoredArtifact", "build_manifest"]
+def _storage_options(url: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """fsspec storage options: ``options`` with ``${VAR}`` expanded, plus the S3 endpoint."""
+    import fsspec
+
+    out = {
+        key: expand(value, what=f"The artifact store option {key!r}") if isinstance(value, str) else value
+        for key, value in options.items()
+    }
+    protocol = fsspec.core.split_protocol(url)[0]
+    endpoint = os.environ.get(ENV_S3_ENDPOINT, "").strip()
+    if protocol in _S3_PROTOCOLS and endpoint and "endpoint_url" not in out:
+        out["endpoint_url"] = endpoint
+    return out
+
+
+__all__ = ["ENV_S3_ENDPOINT", "MANIFEST", "ArtifactStore", "StoredArtifact", "build_manifest"]

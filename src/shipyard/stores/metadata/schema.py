@@ -137,6 +137,9 @@ metrics = Table(
     Column("key", String(200), primary_key=True),
     Column("value", Float),
     Column("step_run_id", String(32)),
+    # Revision 0004: sorting runs by a metric, and a step run's metrics, without a full scan.
+    Index("ix_metrics_key", "key", "run_id", "value"),
+    Index("ix_metrics_step_run", "step_run_id"),
 )
 
 datasets = Table(

@@ -5,6 +5,15 @@ up for several processes at once: WAL journal, a busy timeout, and write
 transactions that take the write lock when they begin (``BEGIN IMMEDIATE``),
 so two writers never deadlock upgrading a read lock. Each of the engine's
 writes (start a run, record a step, finish a run) is one transaction.
+
+PostgreSQL (the shared store of a team) gets the same guarantees: each write
+transaction first takes a transaction-scoped advisory lock, so writers queue
+like SQLite's, and rows several processes may add at once are inserted with
+``ON CONFLICT DO NOTHING``. A ``${VAR}`` in the URL is replaced by the
+environment variable's value when the store is opened (secrets are never
+stored). An empty database gets the schema when first opened; a shared store
+at an older revision is not upgraded behind its users' backs: it is refused
+until ``shipyard stack migrate`` (:meth:`MetadataStore.migrate`) upgrades it.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from shipyard.errors import (
@@ -26,6 +35,7 @@ from shipyard.errors import (
     DatasetNotFound,
     RunNotFound,
     StoreError,
+    StoreMigrationRequired,
     StoreVersionError,
 )
 from shipyard.stores.metadata import schema as t
@@ -37,9 +47,16 @@ from shipyard.stores.metadata.records import (
     StepRunRecord,
 )
 from shipyard.stores.process import token_alive
+from shipyard.stores.secrets import expand
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine, Row
+
+    from shipyard.stores.metadata.registry import Registration
+
+# PostgreSQL advisory lock keys: one writer at a time; one migration at a time.
+_WRITE_LOCK = 2271990
+_MIGRATION_LOCK = 2271989
 
 #: Schema revisions this version of Shipyard knows, oldest first.
 REVISIONS = ("0001", "0002", "0003", "0004")
@@ -90,6 +107,25 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _expanded(parsed: URL, url: str) -> URL:
+    """The URL with each ``${VAR}`` in its parts replaced by the variable's value.
+
+    Each part is replaced on its own, so a password may hold ``@``, ``/`` or ``:``.
+    """
+    what = f"The metadata store URL {masked_url(url)!r}"
+    parts: dict[str, Any] = {
+        name: expand(value, what=what)
+        for name in ("username", "password", "host", "database")
+        if isinstance(value := getattr(parsed, name), str) and "${" in value
+    }
+    if any("${" in str(v) for v in parsed.query.values()):
+        parts["query"] = {
+            key: expand(v, what=what) if isinstance(v, str) else tuple(expand(i, what=what) for i in v)
+            for key, v in parsed.query.items()
+        }
+    return parsed.set(**parts) if parts else parsed
+
+
 def _make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -100,8 +136,11 @@ def _make_engine(url: str) -> Engine:
         ) from exc
     try:
         if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True)
+            return _sqlite_engine(expand(url, what=f"The metadata store URL {url!r}"))
+        connect_args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = 15  # an unreachable host fails, not hangs
+        return create_engine(_expanded(parsed, url), pool_pre_ping=True, connect_args=connect_args)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise StoreError(
             f"Metadata store {masked_url(url)!r} needs a database driver that is not "
@@ -114,17 +153,25 @@ class MetadataStore:
     """Runs, step runs, artifacts, lineage, params and metrics in a SQL database.
 
     Args:
-        url: a SQLAlchemy URL, e.g. ``sqlite:///.shipyard/metadata.db``.
+        url: a SQLAlchemy URL, e.g. ``sqlite:///.shipyard/metadata.db``; a
+            ``${VAR}`` in it is replaced by the environment variable's value.
+        auto_upgrade: apply pending migrations to a store at an older schema
+            revision when opening it. Default: only for SQLite (a project's own
+            store); a shared store is refused until :meth:`migrate` upgrades it.
+            An empty database always gets the schema.
 
     Raises:
         StoreError: when the database cannot be reached or its driver is missing.
         StoreVersionError: when the database was written by a newer Shipyard.
+        StoreMigrationRequired: when a shared store needs :meth:`migrate` first.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool | None = None) -> None:
         self.url = url
         self._engine = _make_engine(url)
         self._sqlite = self._engine.dialect.name == "sqlite"
+        self._auto_upgrade = self._sqlite if auto_upgrade is None else auto_upgrade
+        self._upgraded_from: tuple[str | None] | None = None
         try:
             self._ensure_schema()
         except SQLAlchemyError as exc:
@@ -143,6 +190,10 @@ class MetadataStore:
     def _write(self) -> Iterator[Connection]:
         options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
         with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            if self._engine.dialect.name == "postgresql":
+                # One writer at a time, as on SQLite: read-then-write transactions
+                # (next version numbers, insert-if-missing) stay correct.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
             yield conn
 
     @contextmanager
@@ -168,7 +219,7 @@ class MetadataStore:
         if revision == HEAD:
             return
         self._check_known(revision)
-        self.upgrade()
+        self._upgrade(existing=self._auto_upgrade)
 
     def _check_known(self, revision: str | None) -> None:
         if revision is not None and revision not in REVISIONS:
@@ -179,8 +230,24 @@ class MetadataStore:
                 hint="Upgrade Shipyard (pip install -U shipyard) to use this store.",
             )
 
-    def upgrade(self) -> None:
-        """Apply the Alembic migrations up to the newest revision, under a lock."""
+    def _migration_required(self, revision: str) -> StoreMigrationRequired:
+        return StoreMigrationRequired(
+            f"The metadata store {masked_url(self.url)!r} is at schema revision {revision!r}; "
+            f"this version of Shipyard needs {HEAD!r}. A shared store is not upgraded "
+            "automatically, so that one newer client does not change it under its other users.",
+            hint="Upgrade it once with `shipyard stack migrate` (everyone using it then needs "
+            "this version of Shipyard or newer).",
+        )
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply the Alembic migrations up to the newest revision, under a lock.
+
+        Returns:
+            ``(revision before, revision after)``; before is None for an empty database.
+        """
+        return self._upgrade(existing=True)
+
+    def _upgrade(self, *, existing: bool) -> tuple[str | None, str]:
         from alembic import command
         from alembic.config import Config
 
@@ -188,21 +255,50 @@ class MetadataStore:
         config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
         with self._write() as conn:
             if self._engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(2271989)")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             revision = self._revision(conn)
             self._check_known(revision)
+            if revision is not None and revision != HEAD and not existing:
+                raise self._migration_required(revision)
             if revision != HEAD:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
+                self._upgraded_from = (revision,)
+        return revision, HEAD
+
+    @classmethod
+    def migrate(cls, url: str) -> tuple[str | None, str]:
+        """Upgrade the store at ``url`` to this version's schema (``shipyard stack migrate``).
+
+        Returns:
+            ``(revision before, revision now)``; both are the head when there was
+            nothing to do, and before is None for an empty database.
+
+        Raises:
+            StoreVersionError: when the store was written by a newer Shipyard.
+        """
+        store = cls(url, auto_upgrade=True)
+        try:
+            before = store._upgraded_from[0] if store._upgraded_from is not None else HEAD
+            return before, HEAD
+        finally:
+            store.close()
 
     # -- runs ------------------------------------------------------------
 
-    def start_run(self, run: RunRecord, params: Mapping[str, Mapping[str, Any]]) -> None:
+    def start_run(
+        self,
+        run: RunRecord,
+        params: Mapping[str, Mapping[str, Any]],
+        *,
+        artifacts: Iterable[ArtifactRecord] = (),
+    ) -> None:
         """Record a new run, its pipeline and its params in one transaction.
 
         Args:
             run: the run, with status ``running``.
             params: values by step name (``""`` for pipeline-level params).
+            artifacts: artifacts the run record names (its ``git_diff_id``).
         """
         row = run.to_dict()
         rows = [
@@ -212,6 +308,7 @@ class MetadataStore:
         ]
         with self._write() as conn:
             self._insert_missing(conn, t.pipelines, [{"name": run.pipeline, "created_at": run.started_at}])
+            self._insert_artifacts(conn, artifacts)
             conn.execute(insert(t.runs).values(**row))
             if rows:
                 conn.execute(insert(t.params), rows)
@@ -269,18 +366,21 @@ class MetadataStore:
         return sorted(dead)
 
     def get_run(self, ref: str) -> RunRecord:
-        """A run by id, unique id prefix, or ``latest`` (the newest run that is not a child).
+        """A run by id, unique id prefix, ``latest`` (the newest run that is not a child)
+        or ``latest~N`` (the N-th before it).
 
         Raises:
             RunNotFound: when no run (or more than one) matches.
         """
+        back = _latest_offset(ref)
         with self._read() as conn:
-            if ref == "latest":
+            if back is not None:
                 query = (
                     select(t.runs)
                     .where(t.runs.c.parent_id.is_(None))
                     .order_by(t.runs.c.started_at.desc())
                     .limit(1)
+                    .offset(back)
                 )
             else:
                 query = select(t.runs).where(t.runs.c.id.startswith(ref, autoescape=True)).limit(6)
@@ -304,24 +404,42 @@ class MetadataStore:
         limit: int = 50,
         offset: int = 0,
         children: bool = False,
+        user: str | None = None,
+        tags: Iterable[str] = (),
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first, optionally filtered.
 
         Args:
             children: also list child runs (the trials of searches); by
                 default only the runs that belong to no other run.
+            user: only runs of this user.
+            tags: only runs that have every one of these tags.
+            since: only runs started at or after this time (epoch seconds).
+            until: only runs started before this time (epoch seconds).
         """
         query = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
+        query = _run_filters(query, pipeline, status, children, user, tags, since, until)
         with self._read() as conn:
-            return [
-                _run(row) for row in conn.execute(_run_filters(query, pipeline, status, children))
-            ]
+            return [_run(row) for row in conn.execute(query)]
 
     def count_runs(
-        self, *, pipeline: str | None = None, status: str | None = None, children: bool = False
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        children: bool = False,
+        user: str | None = None,
+        tags: Iterable[str] = (),
+        since: float | None = None,
+        until: float | None = None,
     ) -> int:
         """How many runs match the filters (child runs only with ``children``)."""
-        query = _run_filters(select(func.count()).select_from(t.runs), pipeline, status, children)
+        query = _run_filters(
+            select(func.count()).select_from(t.runs),
+            pipeline, status, children, user, tags, since, until,
+        )
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -372,6 +490,7 @@ class MetadataStore:
         artifacts: Iterable[ArtifactRecord] = (),
         *,
         children: Iterable[ChildRun] = (),
+        registrations: Iterable[Registration] = (),
     ) -> None:
         """Record a finished step run with its artifacts, lineage and metrics.
 
@@ -384,6 +503,8 @@ class MetadataStore:
             children: runs the step made under its run (the trials of a
                 search), each with its params and metrics; their
                 ``parent_id`` must name an existing run.
+            registrations: bundles the step registers in the model registry
+                (see :mod:`shipyard.stores.metadata.registry`).
         """
         row = {name: getattr(step_run, name) for name in _STEP_FIELDS}
         with self._write() as conn:
@@ -417,6 +538,10 @@ class MetadataStore:
                         for key, value in step_run.metrics.items()
                     ],
                 )
+            if registrations:
+                from shipyard.stores.metadata.registry import record_registrations
+
+                record_registrations(self, conn, registrations)
 
     def _insert_children(self, conn: Connection, children: Iterable[ChildRun]) -> None:
         runs, params, metrics = [], [], []
@@ -722,22 +847,59 @@ class MetadataStore:
             step_ids = select(t.step_runs.c.id).where(t.step_runs.c.run_id.in_(owned))
             for table in (t.step_inputs, t.step_outputs):
                 conn.execute(delete(table).where(table.c.step_run_id.in_(step_ids)))
-            for table in (t.metrics, t.params):
+            for table in (t.metrics, t.params, t.run_tags, t.run_notes):
                 conn.execute(delete(table).where(table.c.run_id.in_(owned)))
+            # Reproductions of a deleted run keep existing; they lose the link.
+            conn.execute(update(t.runs).where(t.runs.c.reproduces.in_(owned)).values(reproduces=None))
+            # So do registered model versions of its bundles.
+            conn.execute(
+                update(t.model_versions).where(t.model_versions.c.run_id.in_(owned)).values(run_id=None)
+            )
             conn.execute(delete(t.step_runs).where(t.step_runs.c.run_id.in_(owned)))
             if children:
                 conn.execute(delete(t.runs).where(t.runs.c.id.in_(children)))
             conn.execute(delete(t.runs).where(t.runs.c.id == run_id))
 
 
-def _run_filters(query: Any, pipeline: str | None, status: str | None, children: bool = False) -> Any:
+def _run_filters(
+    query: Any,
+    pipeline: str | None,
+    status: str | None,
+    children: bool = False,
+    user: str | None = None,
+    tags: Iterable[str] = (),
+    since: float | None = None,
+    until: float | None = None,
+) -> Any:
     if not children:
         query = query.where(t.runs.c.parent_id.is_(None))
     if pipeline:
         query = query.where(t.runs.c.pipeline == pipeline)
     if status:
         query = query.where(t.runs.c.status == status)
+    if user:
+        query = query.where(t.runs.c.user == user)
+    for tag in dict.fromkeys(tags):
+        query = query.where(
+            select(t.run_tags.c.run_id)
+            .where(t.run_tags.c.run_id == t.runs.c.id, t.run_tags.c.tag == tag)
+            .exists()
+        )
+    if since is not None:
+        query = query.where(t.runs.c.started_at >= since)
+    if until is not None:
+        query = query.where(t.runs.c.started_at < until)
     return query
+
+
+def _latest_offset(ref: str) -> int | None:
+    """``latest`` -> 0, ``latest~2`` -> 2; None for any other reference."""
+    if ref == "latest":
+        return 0
+    head, tilde, back = ref.partition("~")
+    if head == "latest" and tilde and back.isdigit():
+        return int(back)
+    return None
 
 
 def _run(row: Row[Any]) -> RunRecord:

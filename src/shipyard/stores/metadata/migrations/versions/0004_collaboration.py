@@ -97,8 +97,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_model_events_model", "model_events", ["model", "created_at"])
 
+    # Sorting runs by a metric (the dashboard) and reading a step run's metrics stay fast with many runs.
+    op.create_index("ix_metrics_key", "metrics", ["key", "run_id", "value"])
+    op.create_index("ix_metrics_step_run", "metrics", ["step_run_id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_metrics_step_run", "metrics")
+    op.drop_index("ix_metrics_key", "metrics")
     for table in ("model_events", "model_aliases", "model_versions", "models", "run_notes", "run_tags"):
         op.drop_table(table)
     if op.get_bind().dialect.name == "sqlite":
