@@ -72,6 +72,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/data.py
 	$(BIN)/python benchmarks/ui.py
+	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/serving.py
 
 clean:

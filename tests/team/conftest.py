@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shipyard.stores.metadata import MetadataStore
 from tests.team.servers import PostgresServer, S3Server, ServerUnavailable
 
 
@@ -46,6 +47,16 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = postgres_server.create_database()
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def meta(postgres_url: str) -> Iterator[MetadataStore]:
+    """A metadata store on a new PostgreSQL database (the store tests of tests/unit take it)."""
+    store = MetadataStore(postgres_url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from shipyard.client import Client
 from shipyard.stackfile import StackEntry, register_stack
 from tests.helpers import write_module
 from tests.integration.support import cli_env
+from tests.integration.test_concurrency import PIPELINE as SQLITE_PIPELINE
 
 pytestmark = pytest.mark.slow
 
@@ -31,40 +32,8 @@ TIMEOUT = 120.0
 STEPS = ["load", "scale", "total", "describe"]
 WORKERS = 4
 
-PIPELINE = """
-import time
-
-from shipyard import log_metrics, pipeline, step
-
-
-@step
-def load() -> list:
-    time.sleep(0.1)
-    return list(range(100))
-
-
-@step
-def scale(values: list, k: int = 1) -> list:
-    time.sleep(0.1)
-    return [v * k for v in values]
-
-
-@step
-def total(values: list) -> int:
-    log_metrics(total=sum(values))
-    return sum(values)
-
-
-@step
-def describe(values: list, total: int) -> dict:
-    return {"n": len(values), "total": total}
-
-
-@pipeline
-def p(k: int = 1):
-    values = scale(load(), k=k)
-    describe(values, total(values))
-"""
+# The pipeline of the SQLite concurrency test, here against PostgreSQL.
+PIPELINE = SQLITE_PIPELINE
 
 # Each process: (k, cache) three times; k=1 is shared by all, k=2/3 by pairs.
 WORKER = """

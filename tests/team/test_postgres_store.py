@@ -4,14 +4,13 @@ The key behaviours of ``tests/unit/test_metadata_store.py`` and
 ``tests/unit/test_child_runs.py`` (schema equal to the migrations, runs, step
 runs, lineage, de-duplicated artifacts, cache lookups, one transaction per
 write, reaping, child runs) run here once more, each against a new database on
-the session's PostgreSQL server: the ``meta`` fixture below replaces the
+the session's PostgreSQL server: the ``meta`` fixture of conftest.py replaces the
 SQLite one for the imported tests.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -48,16 +47,6 @@ from tests.unit.test_metadata_store import (  # noqa: F401 - collected again, on
     test_same_artifact_from_two_step_runs_is_stored_once,
     test_unknown_step_run,
 )
-
-
-@pytest.fixture
-def meta(postgres_url: str) -> Iterator[MetadataStore]:
-    """A metadata store on a new PostgreSQL database."""
-    store = MetadataStore(postgres_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def test_a_new_database_gets_the_schema_and_runs_are_shared(postgres_url, postgres_server):

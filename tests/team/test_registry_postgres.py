@@ -7,11 +7,6 @@ registrations recorded inside a step run's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from shipyard.stores.metadata import MetadataStore
 from tests.unit.test_registry_tables import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_step_registration_is_part_of_the_step_record,
     test_deleting_a_run_keeps_its_registered_versions,
@@ -20,12 +15,3 @@ from tests.unit.test_registry_tables import (  # noqa: F401 - collected again, o
     test_the_production_index_refuses_a_second_production_version,
 )
 
-
-@pytest.fixture
-def meta(postgres_url: str) -> Iterator[MetadataStore]:
-    """A metadata store on a new PostgreSQL database."""
-    store = MetadataStore(postgres_url)
-    try:
-        yield store
-    finally:
-        store.close()

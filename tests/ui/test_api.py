@@ -112,6 +112,7 @@ def test_run_page_data_has_steps_params_metrics_slices_config_git_and_links(http
     assert set(steps["split"]["outputs"]) == {"train", "eval", "test"}
     assert all(a in data["artifacts"] for a in steps["split"]["outputs"].values())
     assert data["params"]["train"]["params"]["max_iter"] == 25
+    assert data["source"] == "pipeline.yaml"  # shown relative to the project
     tables = data["metric_tables"]
     assert tables["splits"]["names"] == ["eval", "test"]
     assert "roc_auc" in dict(tables["splits"]["rows"])
@@ -187,6 +188,7 @@ def test_artifact_page_data_has_type_size_producer_consumers_and_a_table_preview
     consumers = {(c["run_id"], c["step"]) for c in data["consumers"]}
     assert (ui_project.first, "train") in consumers and (ui_project.second, "train") in consumers
     assert data["consumer_count"] == len(data["consumers"])
+    assert data["location"] == f".shipyard/artifacts/{train[:2]}/{train}"
     preview = data["preview"]
     assert preview["kind"] == "table" and preview["rows"] > 1000 and len(preview["head"]) == 20
     assert ["fare", "double"] in preview["schema"]

@@ -11,6 +11,7 @@ import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ShipyardError
@@ -54,6 +55,20 @@ class Dashboard:
         """The project's name (its folder), or the stack's."""
         folder = self.client.stack.project_dir
         return folder.name if folder is not None else self.client.stack.name
+
+    def shown_path(self, text: str | None) -> str | None:
+        """A path or file URL inside the project, shown relative to it (``pipeline.yaml``)."""
+        folder = self.client.stack.project_dir
+        if not text or folder is None:
+            return text
+        path = text.removeprefix("file://")
+        head, sep, tail = path.partition(":")  # file.py:pipeline targets
+        for candidate, rest in ((path, ""), (head, sep + tail)):
+            try:
+                return Path(candidate).relative_to(folder.resolve()).as_posix() + rest
+            except ValueError:
+                continue
+        return text
 
     # -- runs ------------------------------------------------------------
 
@@ -152,6 +167,7 @@ class Dashboard:
             "metrics": metrics,
             "metric_tables": metric_tables(metrics),
             "config": run.config,
+            "source": self.shown_path(run.config.get("target") or run.config.get("source")),
             "environment": run.environment,
             "git": {
                 "commit": run.git_commit, "branch": run.git_branch, "dirty": run.git_dirty,
@@ -280,6 +296,7 @@ class Dashboard:
         )
         return {
             "artifact": _artifact_fields(record),
+            "location": self.shown_path(record.uri),
             "producers": producers,
             "producer_count": produced,
             "consumers": consumers,

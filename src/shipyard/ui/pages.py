@@ -248,7 +248,7 @@ def run_page(data: Mapping[str, Any], *, project: str = "", models: bool = False
         ("duration", duration(run.get("duration"))),
         ("user", f"{run.get('user') or DASH} on {run.get('host') or DASH}"),
         ("orchestrator", run.get("orchestrator")),
-        ("source", data["config"].get("target") or data["config"].get("source")),
+        ("source", data.get("source") or data["config"].get("target") or data["config"].get("source")),
         ("git commit", code),
         ("git remote", git.get("remote")),
         ("uncommitted diff", _artifact_link(git["diff_artifact"], "the diff") if git.get("diff_artifact") else None),
@@ -496,7 +496,7 @@ def artifact_page(data: Mapping[str, Any], *, project: str = "", models: bool = 
         ("produced by", _producer(producer) if producer else None),
         ("consumers", f"{data['consumer_count']:,} step runs"),
         ("dataset", datasets or None),
-        ("location", Html(f'<code class="wrap">{e(record["uri"])}</code>')),
+        ("location", Html(f'<code class="wrap">{e(data.get("location") or record["uri"])}</code>')),
     ])
     lineage = data["lineage"]
     svg = dag_svg(lineage_nodes(lineage), [tuple(x) for x in lineage["edges"]], label="lineage",
