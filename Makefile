@@ -33,6 +33,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/shipyard run examples/taxi/pipeline.yaml
 	$(BIN)/shipyard predict latest --input examples/taxi/new_trips.csv --keep payment_type --keep fare
+	@echo "See the run, its pipeline graph, data report and model in the browser: $(BIN)/shipyard ui"
 
 test: $(VENV)/.installed-dev postgres-server browser
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
