@@ -133,3 +133,53 @@ def test_must_beat_needs_a_model_name(tmp_path: Path) -> None:
     assert gate.params["must_beat"]["model"] == "other" and "champion" not in gate.inputs
     assert config["must_beat"] == {"model": "other", "stage": "production", "version": None, "bundle": None}
     assert [n.name for n in pipeline][-2:] == ["bundle", "register"]
+
+
+def test_a_promotion_during_the_run_stops_must_beat_from_replacing_it(tmp_path: Path) -> None:
+    """must_beat compared with v1; v2 went to production meanwhile: the run must not archive v2."""
+    from shipyard.engine.runner import RunHooks
+
+    yaml = _project(tmp_path, "register: {name: tips, stage: production}\ngate: {must_beat: {metric: roc_auc}}\n")
+    plain = copy_taxi(tmp_path / "plain")
+    with isolated(tmp_path), new_project(tmp_path) as client:
+        models = client.models
+        assert client.run(str(yaml), overrides=[WEAK]).ok  # v1, production
+        other = client.run(str(plain), overrides=["train.params.max_iter=7"])
+        assert other.ok, other.error
+        models.register("tips", other.run_id)  # v2, no stage
+
+        class PromoteMeanwhile(RunHooks):
+            def on_step_start(self, *, step: str, **future: object) -> None:
+                if step == "register":
+                    models.promote("tips", 2, "production", reason="a colleague's promotion")
+
+        result = client.run(str(yaml), overrides=[FAST], hooks=PromoteMeanwhile())
+        assert result.status == "failed" and result.error_step == "register"
+        assert "production is now v2" in str(result.error)
+        assert [(v.version, v.stage) for v in models.versions("tips")] == [(2, "production"), (1, "archived")]
+
+
+def test_history_is_in_commit_order_whatever_the_clocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    with isolated(tmp_path), new_project(tmp_path) as client:
+        models = client.models
+        runs = [client.run(str(copy_taxi(tmp_path / f"p{i}")), overrides=[f"train.params.max_iter={5 + i}"])
+                for i in range(3)]
+        for run in runs:
+            models.register("tips", run.run_id)
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() + 600)  # a machine whose clock is fast
+        models.promote("tips", 1, "production")
+        monkeypatch.setattr(time, "time", real)
+        models.promote("tips", 2, "production")
+        models.promote("tips", 3, "production")
+        models.rollback("tips")
+        assert models.resolve("tips@production").version == 2
+
+
+def test_an_alias_that_reads_as_a_version_is_refused(tmp_path: Path) -> None:
+    from shipyard.config.spec import alias_problem
+
+    assert "means version 3" in (alias_problem("v3") or "")
+    assert alias_problem("v3a") is None

@@ -319,6 +319,8 @@ def alias_problem(value: str) -> str | None:
         )
     if value in RESERVED_ALIASES:
         return f"{value!r} cannot be an alias: it is a stage or a reserved word ({', '.join(RESERVED_ALIASES)})"
+    if re.fullmatch(r"v\d+", value):
+        return f"{value!r} cannot be an alias: NAME@{value} means version {value[1:]}"
     return None
 
 

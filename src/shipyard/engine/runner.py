@@ -642,9 +642,38 @@ class RunSession:
                     alias=alias,
                     reason=request.get("reason"),
                     user=user,
+                    expect_production=self._compared_production(model, stage),
                 )
             )
         return out
+
+    def _compared_production(self, model: str, stage: Any) -> Any:
+        """For a registration into production after ``gate.must_beat`` compared with the
+        production version of the same model: that version (None: there was none), which
+        must still be in production when the registration is recorded; else ANY.
+
+        Raises:
+            ShipyardError: when production changed since the comparison.
+        """
+        from shipyard.stores.metadata.registry import ANY, RegistryTables
+
+        config = self.record.config if self.record is not None else {}
+        compared = config.get("must_beat") if isinstance(config, Mapping) else None
+        if stage != "production" or not isinstance(compared, Mapping) or compared.get("model") != model:
+            return ANY
+        if compared.get("stage") != "production":
+            return ANY
+        expected = compared.get("version")
+        now = RegistryTables(self.metadata_store).versions(model, stage="production")
+        found = now[0].version if now else None
+        if found != expected:
+            raise ShipyardError(
+                f"gate.must_beat compared the new model with {model}@production "
+                f"({'v' + str(expected) if expected else 'none'}), but production is now "
+                f"{'v' + str(found) if found else 'none'}: not registered into production. "
+                "Run the pipeline again to compare with the new version."
+            )
+        return expected
 
     def _producing_run(self, artifact: ArtifactRecord) -> str:
         """The run whose step wrote ``artifact`` first (this run when unknown)."""

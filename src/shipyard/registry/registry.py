@@ -18,6 +18,7 @@ further back each time (v3 -> v2 -> v1); a promotion starts a new step.
 from __future__ import annotations
 
 import difflib
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -126,7 +127,7 @@ class ModelRegistry:
         metrics = {
             str(k): float(v)
             for k, v in dict(meta.get("metrics") or {}).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         }
         registration = Registration(
             model=name,

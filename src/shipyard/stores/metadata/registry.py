@@ -152,6 +152,9 @@ class Registration:
     reason: str | None = None
     user: str | None = None
     replaced_stage: str = "archived"
+    #: For a production stage: the production version the decision was based on
+    #: (a ``gate.must_beat`` comparison; None: there was none); ANY: not checked.
+    expect_production: Any = ANY
 
 
 @dataclass(frozen=True)
@@ -231,13 +234,7 @@ class RegistryTables:
         with self.store._write() as conn:
             _lock(conn, model)
             if expect_production is not ANY:
-                current = _production(conn, model)
-                found = current.version if current is not None else None
-                if found != expect_production:
-                    raise RegistryError(
-                        f"The production version of {model!r} changed meanwhile (now "
-                        f"{'v' + str(found) if found else 'none'}); look again and retry."
-                    )
+                _check_production(conn, model, expect_production)
             row = _version_row(conn, model, version)
             return set_stage_in(
                 conn, row, stage, user=user, reason=reason, now=time.time(), kind=kind,
@@ -371,11 +368,15 @@ class RegistryTables:
             return _with_aliases(conn, rows)
 
     def events(self, model: str, *, kinds: Iterable[str] | None = None) -> list[ModelEventRecord]:
-        """A model's history, oldest first."""
+        """A model's history, oldest first.
+
+        In commit order (the event ids: writes are serialised), not by time:
+        the times come from each writer's own clock, which may differ.
+        """
         query = (
             select(t.model_events)
             .where(t.model_events.c.model == model)
-            .order_by(t.model_events.c.created_at, t.model_events.c.id)
+            .order_by(t.model_events.c.id)
         )
         if kinds is not None:
             query = query.where(t.model_events.c.kind.in_(list(kinds)))
@@ -426,6 +427,8 @@ def register_in(
                reason=reg.reason)
         row = _version_row(conn, reg.model, values["version"])
     if reg.stage is not None:
+        if reg.stage == "production" and reg.expect_production is not ANY:
+            _check_production(conn, reg.model, reg.expect_production)
         set_stage_in(conn, row, reg.stage, user=reg.user, reason=reg.reason, now=now,
                      replaced_stage=reg.replaced_stage)
     if reg.alias is not None:
@@ -527,6 +530,18 @@ def _version_row(conn: Connection, model: str, version: int) -> Row[Any]:
     if row is None:
         raise ModelNotFound(f"Model {model!r} has no version {version}.")
     return row
+
+
+def _check_production(conn: Connection, model: str, expected: int | None) -> None:
+    """Raise RegistryError unless ``expected`` (None: no version) is still in production."""
+    current = _production(conn, model)
+    found = current.version if current is not None else None
+    if found != expected:
+        raise RegistryError(
+            f"The production version of {model!r} changed meanwhile (it was "
+            f"{'v' + str(expected) if expected else 'none'}, now {'v' + str(found) if found else 'none'}); "
+            "look again and retry."
+        )
 
 
 def _production(conn: Connection, model: str) -> Row[Any] | None:
