@@ -236,7 +236,7 @@ model_events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("model", String(200), ForeignKey("models.name"), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("kind", String(16), nullable=False),  # register | stage | alias
+    Column("kind", String(16), nullable=False),  # register | stage | rollback | alias
     Column("from_value", String(100)),
     Column("to_value", String(100)),
     Column("reason", Text),
