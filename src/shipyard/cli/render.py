@@ -240,45 +240,33 @@ def _number(value: float | None) -> str:
 
 def metrics_tables(metrics: Mapping[str, Mapping[str, float | None]]) -> list[Table]:
     """Metrics as tables: per split (``eval.x``, ``test.x``), per slice, and the rest."""
-    splits: dict[str, dict[str, float | None]] = {}
-    slices: dict[str, dict[str, dict[str, float | None]]] = {}
-    plain: list[tuple[str, str, float | None]] = []
-    for step, values in metrics.items():
-        for key, value in values.items():
-            head, dot, name = key.rpartition(".")
-            if dot and "[" in head and head.endswith("]"):
-                split, _, inner = head[:-1].partition("[")
-                column, _, slice_value = inner.partition("=")
-                slices.setdefault(f"{split} by {column}", {}).setdefault(slice_value, {})[name] = value
-            elif dot and head in ("train", "eval", "test"):
-                splits.setdefault(name, {})[head] = value
-            else:
-                plain.append((step, key, value))
+    from shipyard.ml.metrics import arrange_metrics
+
+    arranged = arrange_metrics(metrics)
     tables = []
-    if plain:
+    if arranged["plain"]:
         table = Table(title="Step metrics", header_style="bold", title_justify="left")
         for column in ("step", "metric", "value"):
             table.add_column(column)
-        for step, key, value in plain:
+        for step, key, value in arranged["plain"]:
             table.add_row(escape(step), escape(key), _number(value))
         tables.append(table)
-    if splits:
-        names = [s for s in ("train", "eval", "test") if any(s in v for v in splits.values())]
+    names = arranged["splits"]["names"]
+    if arranged["splits"]["rows"]:
         table = Table(title="Metrics", header_style="bold", title_justify="left")
         table.add_column("metric")
         for name in names:
             table.add_column(name, justify="right")
-        for metric, by_split in splits.items():
+        for metric, by_split in arranged["splits"]["rows"]:
             table.add_row(escape(metric), *(_number(by_split.get(n)) for n in names))
         tables.append(table)
-    for title, rows in slices.items():
-        columns = list(dict.fromkeys(k for values in rows.values() for k in values))
-        columns = ["rows", *[c for c in columns if c != "rows"]] if "rows" in columns else columns
-        table = Table(title=f"Metrics on {title}", header_style="bold", title_justify="left")
+    for sliced in arranged["slices"]:
+        columns = sliced["columns"]
+        table = Table(title=f"Metrics on {sliced['title']}", header_style="bold", title_justify="left")
         table.add_column("value")
         for column in columns:
             table.add_column(escape(column), justify="right")
-        for value, by_metric in rows.items():
+        for value, by_metric in sliced["rows"]:
             cells = [
                 f"{by_metric[c]:.0f}" if c == "rows" and by_metric.get(c) is not None
                 else _number(by_metric.get(c))

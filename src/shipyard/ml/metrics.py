@@ -8,7 +8,7 @@ class present) is left out rather than reported as a number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS
@@ -121,3 +121,49 @@ __all__ = [
     "regression_metrics",
     "split_metrics",
 ]
+
+
+#: The splits a metric key may start with (``eval.roc_auc``), in display order.
+SPLITS = ("train", "eval", "test")
+
+
+def arrange_metrics(metrics: Mapping[str, Mapping[str, float | None]]) -> dict[str, Any]:
+    """A run's metrics arranged for reading: by split, by slice, and the rest.
+
+    ``eval.x`` goes to the split table, ``test[column=value].x`` (what the
+    evaluate step logs per slice) to the table of that column's slices, and
+    every other key, with its step, to ``plain``.
+
+    Returns:
+        ``{"splits": {"names": [...], "rows": [[metric, {split: value}]...]},
+        "slices": [{"title", "columns", "rows": [[slice value, {metric: value}]...]}...],
+        "plain": [[step, key, value]...]}``; a slice table's ``rows`` column comes first.
+    """
+    splits: dict[str, dict[str, float | None]] = {}
+    slices: dict[str, dict[str, dict[str, float | None]]] = {}
+    plain: list[list[Any]] = []
+    for step, values in metrics.items():
+        for key, value in values.items():
+            head, dot, name = key.rpartition(".")
+            if dot and "[" in head and head.endswith("]"):
+                split, _, inner = head[:-1].partition("[")
+                column, _, slice_value = inner.partition("=")
+                slices.setdefault(f"{split} by {column}", {}).setdefault(slice_value, {})[name] = value
+            elif dot and head in SPLITS:
+                splits.setdefault(name, {})[head] = value
+            else:
+                plain.append([step, key, value])
+    slice_tables = []
+    for title, rows in slices.items():
+        columns = list(dict.fromkeys(k for values in rows.values() for k in values))
+        if "rows" in columns:
+            columns = ["rows", *[c for c in columns if c != "rows"]]
+        slice_tables.append({"title": title, "columns": columns, "rows": [[v, m] for v, m in rows.items()]})
+    return {
+        "splits": {
+            "names": [s for s in SPLITS if any(s in v for v in splits.values())],
+            "rows": [[m, v] for m, v in splits.items()],
+        },
+        "slices": slice_tables,
+        "plain": plain,
+    }

@@ -30,7 +30,6 @@ MAX_COMPARE = 8
 STEP_LABELS = {"completed": "ran", "cached": "cached", "failed": "failed", "skipped": "skipped"}
 NOT_RUN = "not run"
 _TABLE_FILES = {"pandas-parquet": "data.parquet", "arrow-parquet": "data.parquet"}
-_SPLITS = ("train", "eval", "test")
 
 
 class Dashboard:
@@ -685,39 +684,10 @@ def _short_type(data_type: str) -> str:
 
 
 def metric_tables(metrics: Mapping[str, Mapping[str, float | None]]) -> dict[str, Any]:
-    """Metrics arranged for reading: by split (``eval.x``), by slice (``test[col=v].x``) and the rest.
+    """Metrics arranged for reading (:func:`shipyard.ml.metrics.arrange_metrics`), JSON-ready."""
+    from shipyard.ml.metrics import arrange_metrics
 
-    Returns:
-        ``{"splits": {"names": [...], "rows": [[metric, {split: value}]...]},
-        "slices": [{"title", "columns", "rows": [[slice value, {metric: value}]...]}...],
-        "plain": [[step, key, value]...]}``.
-    """
-    splits: dict[str, dict[str, float | None]] = {}
-    slices: dict[str, dict[str, dict[str, float | None]]] = {}
-    plain: list[list[Any]] = []
-    for step, values in metrics.items():
-        for key, value in values.items():
-            head, dot, name = key.rpartition(".")
-            if dot and "[" in head and head.endswith("]"):
-                split, _, inner = head[:-1].partition("[")
-                column, _, slice_value = inner.partition("=")
-                slices.setdefault(f"{split} by {column}", {}).setdefault(slice_value, {})[name] = value
-            elif dot and head in _SPLITS:
-                splits.setdefault(name, {})[head] = value
-            else:
-                plain.append([step, key, value])
-    names = [s for s in _SPLITS if any(s in v for v in splits.values())]
-    slice_tables = []
-    for title, rows in slices.items():
-        columns = list(dict.fromkeys(k for values in rows.values() for k in values))
-        if "rows" in columns:
-            columns = ["rows", *[c for c in columns if c != "rows"]]
-        slice_tables.append({"title": title, "columns": columns, "rows": [[v, m] for v, m in rows.items()]})
-    return _jsonable({
-        "splits": {"names": names, "rows": [[m, v] for m, v in splits.items()]},
-        "slices": slice_tables,
-        "plain": plain,
-    })
+    return _jsonable(arrange_metrics(metrics))
 
 
 def _metric_value(metrics: Mapping[str, Mapping[str, float | None]], key: str) -> float | None:
