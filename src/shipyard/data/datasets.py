@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,7 +54,7 @@ from shipyard.data.sources import (
     open_source,
     read_table,
 )
-from shipyard.engine.artifacts import load_value, save_value
+from shipyard.engine.artifacts import load_value, save_value, stored_record
 from shipyard.errors import ShipyardError, StoreError
 from shipyard.materializers.parts import (
     PART_FILE,
@@ -338,16 +337,7 @@ class DatasetStores:
         with self.artifacts.staging() as folder:
             materializer().save(table, folder)
             stored = self.artifacts.commit(folder, materializer.tag())
-        return ArtifactRecord(
-            id=stored.id,
-            data_type="pandas.DataFrame",  # what loading it gives
-            materializer=materializer.NAME,
-            materializer_version=materializer.VERSION,
-            uri=stored.uri,
-            size=stored.size,
-            files=stored.files,
-            created_at=time.time(),
-        )
+        return stored_record(stored, materializer, "pandas.DataFrame")  # what loading it gives
 
     # -- reading a version ------------------------------------------------------------------
 

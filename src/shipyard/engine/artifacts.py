@@ -11,8 +11,8 @@ from typing import Any
 
 from shipyard.errors import UnsafeArtifactError
 from shipyard.materializers import get_materializer, materializer_for_value
-from shipyard.materializers.base import qualified_name
-from shipyard.stores.artifacts import ArtifactStore
+from shipyard.materializers.base import Materializer, qualified_name
+from shipyard.stores.artifacts import ArtifactStore, StoredArtifact
 from shipyard.stores.metadata.records import ArtifactRecord
 
 
@@ -32,11 +32,22 @@ def save_value(
     with store.staging() as folder:
         cls().save(value, folder)
         stored = store.commit(folder, cls.tag())
+    return stored_record(stored, cls, qualified_name(type(value)), producer=producer)
+
+
+def stored_record(
+    stored: StoredArtifact, materializer: type[Materializer], data_type: str, *, producer: str | None = None
+) -> ArtifactRecord:
+    """The metadata record of an artifact just committed with ``materializer``'s files.
+
+    Args:
+        data_type: what loading it gives (a qualified type name).
+    """
     return ArtifactRecord(
         id=stored.id,
-        data_type=qualified_name(type(value)),
-        materializer=cls.NAME,
-        materializer_version=cls.VERSION,
+        data_type=data_type,
+        materializer=materializer.NAME,
+        materializer_version=materializer.VERSION,
         uri=stored.uri,
         size=stored.size,
         files=stored.files,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import math
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,6 +170,7 @@ class ModelRegistry:
         """Copy a bundle folder into the artifact store as a model-bundle artifact."""
         from shipyard.bundle.io import load_bundle_folder
         from shipyard.bundle.materializer import ModelBundleMaterializer
+        from shipyard.engine.artifacts import stored_record
         from shipyard.stores.artifacts import MANIFEST
 
         load_bundle_folder(folder, trust=trust)  # refuse what would not load
@@ -180,16 +180,7 @@ class ModelRegistry:
         known = self.metadata.get_artifacts([stored.id])
         if stored.id in known:
             return known[stored.id]
-        return ArtifactRecord(
-            id=stored.id,
-            data_type="shipyard.bundle.bundle.ModelBundle",
-            materializer=ModelBundleMaterializer.NAME,
-            materializer_version=ModelBundleMaterializer.VERSION,
-            uri=stored.uri,
-            size=stored.size,
-            files=stored.files,
-            created_at=time.time(),
-        )
+        return stored_record(stored, ModelBundleMaterializer, "shipyard.bundle.bundle.ModelBundle")
 
     # -- reading ---------------------------------------------------------
 
