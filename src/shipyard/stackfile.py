@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,17 +306,9 @@ def _locked(project_dir: Path) -> Iterator[None]:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write a file so that readers see the old or the new content, never a part."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from shipyard.stores.files import write_atomic
+
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _save(project_dir: Path, stacks: Mapping[str, StackEntry]) -> None:

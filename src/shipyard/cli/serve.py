@@ -171,8 +171,6 @@ def export_onnx(
     `label` and `probabilities`. Before writing, the converted model is checked
     against the scikit-learn model on synthetic records. Needs the onnx extra.
     """
-    import os
-    import tempfile
 
     from rich.markup import escape
 
@@ -201,22 +199,12 @@ def export_onnx(
         unchecked = None
     except Exception as exc:  # synthetic records the preprocessing cannot take: still export
         parity, unchecked = None, f"{type(exc).__name__}: {exc}"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    from shipyard.stores.files import write_atomic
+
     try:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would (mkstemp makes it private)
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, output)
+        write_atomic(output, content)
     except OSError as exc:
         raise ShipyardError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     width = input_width(bundle)
     model_name = type(bundle.model).__name__
     lines = [
