@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shipyard.engine.cache import flatten
 from shipyard.errors import ShipyardError
 
 if TYPE_CHECKING:
@@ -78,20 +79,6 @@ def parse_time(value: str | float | dt.datetime, *, end: bool = False, now: floa
 
 
 # -- key-level diffs ---------------------------------------------------------------------------
-
-
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: ``{"train": {"params": {"lr": 1}}}`` -> ``{"train.params.lr": 1}``.
-
-    Lists and empty mappings are values.
-    """
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def key_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -64,12 +64,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: ``{"params": {"lr": 1}}`` -> ``{"params.lr": 1}``."""
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: ``{"params": {"lr": 1}}`` -> ``{"params.lr": 1}``.
+
+    Lists and empty mappings are values.
+    """
     out: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, Mapping) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -93,7 +96,7 @@ def changes(current: Mapping[str, Any], previous: Mapping[str, Any]) -> list[str
     )
     if code:
         found.append(f"code changed ({_listing(code)})")
-    old_p, new_p = _flat(previous.get("params", {})), _flat(current.get("params", {}))
+    old_p, new_p = flatten(previous.get("params", {})), flatten(current.get("params", {}))
     params = [
         f"{key} {_short(old_p.get(key))} -> {_short(new_p.get(key))}"
         for key in sorted(set(old_p) | set(new_p))
