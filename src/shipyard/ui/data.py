@@ -210,15 +210,9 @@ class Dashboard:
         return {"nodes": nodes, "edges": [list(e) for e in edges], "counts": counts}
 
     def _data_versions(self, run: RunRecord, steps: Sequence[StepRunRecord]) -> list[dict[str, Any]]:
-        data_steps = {s["name"] for s in run.graph.get("steps", []) if "data" in s.get("tags", [])}
-        out = []
-        for record in steps:
-            if record.step in data_steps:
-                for output, artifact_id in sorted(record.outputs.items()):
-                    entry = {"step": record.step, "output": output, "artifact": artifact_id}
-                    entry |= {k: record.params[k] for k in ("dataset", "path") if record.params.get(k)}
-                    out.append(entry)
-        return out
+        from shipyard.compare import data_versions
+
+        return data_versions(self.client, run, steps)
 
     # -- reports ---------------------------------------------------------
 
