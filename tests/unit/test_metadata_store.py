@@ -584,3 +584,11 @@ def test_a_store_at_an_older_revision_is_upgraded_and_keeps_its_records(tmp_path
         assert store.list_datasets() == []
     finally:
         store.close()
+
+
+def test_urls_in_messages_hide_written_out_secrets_but_not_references():
+    from shipyard.stores.metadata import masked_url
+
+    assert masked_url("postgresql://ann:hunter2@db/x") == "postgresql://ann:***@db/x"
+    assert masked_url("postgresql://ann:${PGPASSWORD}@db/x") == "postgresql://ann:${PGPASSWORD}@db/x"
+    assert "zz" not in masked_url("postgresql://ann@db/x?sslpassword=zz")

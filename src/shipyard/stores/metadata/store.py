@@ -68,11 +68,10 @@ _ARTIFACT_FIELDS = [c.name for c in t.artifacts.columns]
 
 
 def masked_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    """The URL with any password (and secret parameter) replaced by ``***``; ``${VAR}`` kept."""
+    from shipyard.stores.secrets import masked
+
+    return masked(url)
 
 
 def _sqlite_engine(url: str) -> Engine:
